@@ -1,0 +1,4 @@
+from attnseg.models.backbone import TimmBackbone
+from attnseg.models.segmentor import Segmentor
+
+__all__ = ["Segmentor", "TimmBackbone"]

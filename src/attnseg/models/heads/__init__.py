@@ -1,0 +1,6 @@
+"""Decode heads: each is ``Head(in_channels, num_classes, *, ...)`` and returns logits at the
+feature resolution (or a dict with ``out`` plus extra training outputs)."""
+
+from attnseg.models.heads.fcn import FCNHead
+
+__all__ = ["FCNHead"]

@@ -1,0 +1,63 @@
+"""Shared fixtures: Hydra configs composed exactly as `python train.py` composes them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+# A run of a few seconds: tiny timm backbone, 64 px images, a handful of samples.
+TINY = [
+    "backbone=test_resnet",
+    "dataset.batch_size=4",
+    "dataset.val_batch_size=4",
+    "dataset.train.num_samples=8",
+    "dataset.train.image_size=64",
+    "dataset.val.num_samples=4",
+    "dataset.test.num_samples=4",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "trainer.log_every_n_steps=1",
+    "trainer.num_sanity_val_steps=0",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+]
+
+
+def compose_config(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:
+    """Compose conf/<config_name>.yaml with overrides, with Hydra's runtime fields set (as a run has)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.runtime.cwd = str(output_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg.hydra
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    """``make_cfg(*overrides, tiny=True)``: a composed config writing into ``tmp_path``."""
+
+    def _make(*overrides: str, tiny: bool = True, output_dir: Path | None = None) -> DictConfig:
+        return compose_config([*(TINY if tiny else []), *overrides], output_dir or tmp_path)
+
+    yield _make
+    GlobalHydra.instance().clear()
