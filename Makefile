@@ -47,3 +47,6 @@ format: $(DEV_STAMP) ## Apply ruff fixes and formatting
 
 clean: ## Remove run outputs and caches (keeps .venv)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
+
+bench: $(RUNTIME_STAMP) ## Benchmark the attention modules (time, memory, FLOPs) against naive versions
+	$(BIN)/python -m attnseg.bench $(ARGS)

@@ -21,7 +21,10 @@ class Segmentor(nn.Module):
 
     Args:
         backbone: feature extractor exposing ``channels`` (one entry per stage).
-        head: factory ``head(in_channels, num_classes)`` (a Hydra ``_partial_``).
+        head: factory ``head(in_channels, num_classes)`` (a Hydra ``_partial_``). A head class with
+            the class attribute ``multi_level = True`` gets every stage instead of the last one:
+            ``in_channels`` is then the list of stage channels and ``forward`` takes the list of
+            features (for FPN / UPerNet / DeepLabV3+ style decoders).
         num_classes: number of classes.
         aux_head: factory for the auxiliary head on the second-to-last stage, or ``None``.
     """
@@ -39,7 +42,8 @@ class Segmentor(nn.Module):
             raise ValueError(f"num_classes must be a positive integer, got {num_classes}")
         self.backbone = backbone
         channels = backbone.channels
-        self.head = head(channels[-1], num_classes)
+        self.multi_level = bool(getattr(getattr(head, "func", head), "multi_level", False))
+        self.head = head(list(channels) if self.multi_level else channels[-1], num_classes)
         self.aux_head = aux_head(channels[-2], num_classes) if aux_head is not None else None
         self.num_classes = num_classes
         self.register_buffer("mean", torch.tensor(backbone.mean).view(1, -1, 1, 1), persistent=False)
@@ -49,7 +53,7 @@ class Segmentor(nn.Module):
         """Returns ``{"out": logits}`` (B, K, H, W); in training also ``aux`` and any extra head outputs."""
         size = images.shape[-2:]
         features = self.backbone((images - self.mean) / self.std)
-        out = self.head(features[-1])
+        out = self.head(features if self.multi_level else features[-1])
         outputs = dict(out) if isinstance(out, dict) else {"out": out}
         if self.training and self.aux_head is not None:
             outputs["aux"] = self.aux_head(features[-2])
