@@ -2,5 +2,12 @@
 feature resolution (or a dict with ``out`` plus extra training outputs)."""
 
 from attnseg.models.heads.fcn import FCNHead
+from attnseg.models.heads.smp_decoders import (
+    DeepLabV3Head,
+    DeepLabV3PlusHead,
+    FPNHead,
+    PSPHead,
+    UPerNetHead,
+)
 
-__all__ = ["FCNHead"]
+__all__ = ["FCNHead", "DeepLabV3Head", "DeepLabV3PlusHead", "FPNHead", "PSPHead", "UPerNetHead"]
