@@ -1,8 +1,13 @@
-"""Segmentation losses that honour ``ignore_index``."""
+"""Segmentation losses that honour ``ignore_index``.
+
+Cross-entropy (with class weights and OHEM) lives here; Dice, Focal and Lovasz come straight from
+``segmentation_models_pytorch.losses`` (``mode="multiclass"``, see ``conf/loss/``), and
+:class:`WeightedSum` combines any of them, e.g. CE + 0.5 Dice.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -71,3 +76,27 @@ class CrossEntropyLoss(nn.Module):
         elif self.min_kept >= valid_prob.numel():
             return valid
         return valid & (prob <= threshold)
+
+
+class WeightedSum(nn.Module):
+    """Weighted sum of named criteria: ``sum(weights[name] * losses[name](logits, target))``.
+
+    Args:
+        losses: criteria ``loss(logits, target)`` by name (each handles ``ignore_index`` itself).
+        weights: one weight per name in ``losses``.
+    """
+
+    def __init__(self, losses: Mapping[str, nn.Module], weights: Mapping[str, float]) -> None:
+        super().__init__()
+        if not losses:
+            raise ValueError("loss.losses must name at least one loss")
+        if set(losses) != set(weights):
+            raise ValueError(
+                f"loss.weights must have one entry per loss in loss.losses {sorted(losses)}, "
+                f"got {sorted(weights)}"
+            )
+        self.losses = nn.ModuleDict(dict(losses))
+        self.weights = {name: float(weights[name]) for name in losses}
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(self.weights[name] * loss(logits, target) for name, loss in self.losses.items())
