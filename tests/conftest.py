@@ -32,8 +32,6 @@ TINY = [
     "trainer.accelerator=cpu",
     "trainer.log_every_n_steps=1",
     "trainer.num_sanity_val_steps=0",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
 ]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from attnseg.metrics import flatten_metrics, segmentation_metrics
@@ -91,6 +92,11 @@ class SegmentationModule(L.LightningModule):
     def _log_epoch_metrics(self, split: str) -> None:
         metrics = getattr(self, f"{split}_metrics")
         flat = flatten_metrics(metrics.compute(), self.class_names)
+        if split != "train" and not self.trainer.sanity_checking:
+            # one plain line per epoch: readable in CI / SLURM logs where no progress bar renders
+            rank_zero_info(
+                f"epoch {self.current_epoch} {split}: miou={flat[f'{split}/miou']:.4f} acc={flat[f'{split}/acc']:.4f}"
+            )
         miou = flat.pop(f"{split}/miou")
         self.log(f"{split}/miou", miou, prog_bar=True)  # already reduced across ranks by torchmetrics
         self.log_dict(flat)
