@@ -1,0 +1,183 @@
+"""Image/mask pairs on disk: the part every real dataset shares.
+
+A dataset class only finds its pairs and says how raw mask values map to class ids (a lookup
+table); :class:`SegmentationFiles` does the rest, strictly. At construction it checks that the
+split is not empty and reads every file's header (PIL reads only the header, not the pixels):
+unreadable files and image/mask size mismatches fail before training. Each sample then checks
+its own mask values, naming the file. Nothing is ever dropped or relabelled silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+from attnseg.data.transforms import Transform, make_sample
+
+Pair = tuple[Path, Path]
+INVALID = -1  # lookup-table entry of a raw mask value that is neither a class nor ignored
+INDEX_MODES = ("L", "P")  # 8-bit single-channel masks; "P" values are palette indices
+
+
+def label_lut(mapping: Mapping[int, int]) -> np.ndarray:
+    """Lookup table raw value -> label for 8-bit masks; values missing from ``mapping`` are invalid."""
+    lut = np.full(256, INVALID, np.int16)
+    for raw, label in mapping.items():
+        lut[raw] = label
+    return lut
+
+
+def identity_lut(num_classes: int, ignore_index: int = 255) -> np.ndarray:
+    """Masks that already hold class ids ``0..num_classes-1`` and ``ignore_index``."""
+    if not num_classes <= ignore_index <= 255:
+        raise ValueError(
+            f"8-bit masks need num_classes <= ignore_index <= 255, got {num_classes} and {ignore_index}"
+        )
+    return label_lut({**{c: c for c in range(num_classes)}, ignore_index: ignore_index})
+
+
+def require_layout(root: str | Path, name: str, expected: Sequence[str], how_to_get: str) -> Path:
+    """Check that ``root`` holds the ``expected`` sub-folders; the error lists them all."""
+    root = Path(root).expanduser()
+    missing = [p for p in expected if not (root / p).is_dir()]
+    if missing:
+        problem = "does not exist" if not root.is_dir() else f"lacks {', '.join(missing)}"
+        folders = "\n".join(f"  {root / p}/" + ("   <- missing" if p in missing else "") for p in expected)
+        raise FileNotFoundError(
+            f"{name}: dataset.root={root} {problem}. Expected the {name} layout:\n{folders}\n{how_to_get}"
+        )
+    return root
+
+
+def pair_files(images: Mapping[str, Path], masks: Mapping[str, Path], where: str) -> list[Pair]:
+    """Pair images and masks by key; an image without a mask or a mask without an image is an error."""
+    for lonely, other, kind in ((images, masks, "image"), (masks, images, "mask")):
+        missing = sorted(set(lonely) - set(other))
+        if missing:
+            counterpart = "mask" if kind == "image" else "image"
+            shown = ", ".join(str(lonely[k]) for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
+            raise FileNotFoundError(f"{where}: {len(missing)} {kind} file(s) have no {counterpart}: {shown}")
+    return [(images[k], masks[k]) for k in sorted(images)]
+
+
+def header(path: Path) -> tuple[tuple[int, int], str]:
+    """(width, height) and PIL mode from the file header, or an error naming the file."""
+    try:
+        with Image.open(path) as img:
+            return img.size, img.mode
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"cannot read {path}: {err}. Expected a readable image file") from err
+
+
+def load(path: Path, mode: str | None = None) -> np.ndarray:
+    """Decode a whole file (optionally converted to ``mode``); a truncated file names itself."""
+    try:
+        with Image.open(path) as img:
+            return np.array(img.convert(mode) if mode else img)
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"cannot decode {path}: {err}. The file is corrupt or truncated") from err
+
+
+class SegmentationFiles(Dataset):
+    """Samples from a list of (image, mask) files, checked as described in the module docstring.
+
+    Args:
+        pairs: (image path, mask path), one per sample.
+        lut: 256-entry table from raw 8-bit mask value to label (``-1``: invalid value).
+        mask_modes: PIL modes a mask file may have (``L``/``P`` for index masks).
+        image_size: if set, images and masks are resized on load so the shorter side has this many
+            pixels (bilinear / nearest): the base size of the random rescaling. ``None``: native size.
+        num_samples: if set, only the first ``num_samples`` pairs (in sorted order); for quick runs.
+        transforms: joint image/mask transforms (torchvision ``transforms.v2``).
+        name: dataset name used in messages.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[Pair],
+        *,
+        lut: np.ndarray,
+        mask_modes: Sequence[str] = INDEX_MODES,
+        image_size: int | None = None,
+        num_samples: int | None = None,
+        transforms: Transform | None = None,
+        name: str = "dataset",
+    ) -> None:
+        if not pairs:
+            raise ValueError(f"{name}: the split has no samples")
+        if num_samples is not None:
+            if not 0 < num_samples <= len(pairs):
+                raise ValueError(
+                    f"{name}: num_samples={num_samples} but the split has {len(pairs)} samples; "
+                    f"use 1..{len(pairs)} or null for all"
+                )
+            pairs = list(pairs)[:num_samples]
+        if image_size is not None and image_size < 8:
+            raise ValueError(f"{name}: image_size must be at least 8 pixels (or null), got {image_size}")
+        self.pairs = [(Path(i), Path(m)) for i, m in pairs]
+        self.lut, self.name = lut, name
+        for image_path, mask_path in self.pairs:
+            check_pair(image_path, mask_path, mask_modes)
+        resize = [v2.Resize(image_size, antialias=True)] if image_size else []
+        steps = resize + ([transforms] if transforms is not None else [])
+        self.transforms = v2.Compose(steps) if steps else None
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image_path, mask_path = self.pairs[index]
+        image = load(image_path, "RGB")
+        mask = self.read_mask(mask_path)
+        return make_sample(torch.from_numpy(image).permute(2, 0, 1), torch.from_numpy(mask), self.transforms)
+
+    def read_mask(self, path: Path) -> np.ndarray:
+        """Labels (uint8, H x W) of one mask file; a value outside the table is an error."""
+        # palette ("P") PNGs decode to their indices, not to colours
+        return map_labels(load(path), self.lut, path, self.name)
+
+
+def map_labels(raw: np.ndarray, lut: np.ndarray, path: Path, name: str) -> np.ndarray:
+    """Raw 8-bit mask values -> labels (uint8); a value the table marks invalid names the file."""
+    labels = lut[raw]
+    if (labels == INVALID).any():
+        bad = np.unique(raw[labels == INVALID]).tolist()
+        valid = np.flatnonzero(lut != INVALID).tolist()
+        raise ValueError(
+            f"{path}: mask value(s) {bad[:10]} are neither a class nor the ignore index; "
+            f"{name} masks may hold only {compact(valid)}"
+        )
+    return labels.astype(np.uint8)
+
+
+def check_pair(image_path: Path, mask_path: Path, mask_modes: Sequence[str]) -> None:
+    """Both headers readable, the same size, and the mask of an expected mode."""
+    image_size, _ = header(image_path)
+    mask_size, mask_mode = header(mask_path)
+    if mask_mode not in mask_modes:
+        raise ValueError(
+            f"{mask_path}: mask has PIL mode {mask_mode!r}, expected one of {list(mask_modes)} "
+            "(single-channel class ids: 'L' grayscale or 'P' palette PNG; 'RGB' only for colour masks)"
+        )
+    if image_size != mask_size:
+        raise ValueError(
+            f"image and mask differ in size: {image_path} is {image_size[0]}x{image_size[1]} but "
+            f"{mask_path} is {mask_size[0]}x{mask_size[1]} (width x height)"
+        )
+
+
+def compact(values: Sequence[int]) -> str:
+    """``[0, 1, 2, 3, 255]`` -> ``'0..3, 255'``."""
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and runs[-1][1] == v - 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in runs)
