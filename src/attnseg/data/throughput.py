@@ -1,0 +1,137 @@
+"""Does loading keep up with training? Loader images/s next to model training-step images/s.
+
+Run from the repository root with the same overrides as ``train.py``::
+
+    python -m attnseg.data.throughput dataset=cityscapes dataset.root=/data/cityscapes \\
+        backbone=resnet50d dataset.num_workers=8 --batches 50 --steps 20
+
+The loader is the configured training DataLoader (workers, pinned memory, the full train
+augmentation); the model step is forward + loss + backward + optimizer step of the configured
+model on one loader batch, on the GPU when there is one, in the trainer's precision. When the
+loader is slower than the model, training waits on data: raise ``dataset.num_workers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+from torch.utils.data import DataLoader
+
+
+def loader_throughput(loader: DataLoader, batches: int) -> tuple[float, float]:
+    """(seconds to the first batch, images/s over the next ``batches`` batches)."""
+    start = time.perf_counter()
+    iterator = iter(loader)
+    next(iterator)  # worker start-up and the first batch: reported apart
+    first = time.perf_counter() - start
+    images, start = 0, time.perf_counter()
+    for _ in range(batches):
+        try:
+            images += len(next(iterator)[0])
+        except StopIteration:
+            break
+    return first, images / max(time.perf_counter() - start, 1e-9)
+
+
+def step_throughput(
+    module: torch.nn.Module, batch: Sequence[torch.Tensor], steps: int, precision: str
+) -> float:
+    """Images/s of full training steps (forward, weighted loss over all outputs, backward, update)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    net = module.net.to(device).train()
+    images, masks = (t.to(device) for t in batch)
+    optimizer = module.optimizer_factory(
+        params=[{"params": [p for p in net.parameters() if p.requires_grad]}]
+    )
+    dtype = {"16": torch.float16, "bf16": torch.bfloat16}.get(str(precision).split("-")[0])
+    autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            outputs = net(images)
+            loss = sum(
+                module.loss_weights.get(k, 1.0) * module.criterion(v, masks) for k, v in outputs.items()
+            )
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up: allocator, cuDNN autotuning
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * len(images) / (time.perf_counter() - start)
+
+
+def compose_train_config(overrides: list[str], conf_dir: Path) -> DictConfig:
+    """``conf/train.yaml`` with overrides, composed as ``train.py`` would (interpolations included)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.cwd = os.getcwd()
+        cfg.hydra.runtime.output_dir = tempfile.mkdtemp(prefix="attnseg-throughput-")
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py")
+    parser.add_argument("--batches", type=int, default=20, help="loader batches to time (after the first)")
+    parser.add_argument(
+        "--steps", type=int, default=10, help="model training steps to time (after one warm-up)"
+    )
+    parser.add_argument("--conf", type=Path, default=Path("conf"), help="config folder (default: ./conf)")
+    args = parser.parse_intermixed_args(argv)
+    if not (args.conf / "train.yaml").is_file():
+        parser.error(f"no {args.conf / 'train.yaml'}: run from the repository root or pass --conf")
+    cfg = compose_train_config(args.overrides, args.conf)
+    datamodule = instantiate(cfg.dataset)
+    loader = datamodule.train_dataloader()
+    first, loader_ips = loader_throughput(loader, args.batches)
+    module = instantiate(cfg.model)
+    model_ips = step_throughput(module, next(iter(loader)), args.steps, cfg.trainer.precision)
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    print(f"dataset      {cfg.dataset._target_} train split: {len(datamodule.train_set)} images")
+    print(
+        f"loader       {loader_ips:8.1f} images/s  (batch {datamodule.batch_size}, "
+        f"{datamodule.num_workers} workers, first batch after {first:.2f} s)"
+    )
+    print(
+        f"model step   {model_ips:8.1f} images/s  ({cfg.backbone.name} + {cfg.head._target_}, {device}, "
+        f"{cfg.trainer.precision})"
+    )
+    if loader_ips < model_ips:
+        print(
+            f"loader-bound: the loader feeds {loader_ips / model_ips:.0%} of what the model could train on; "
+            "raise dataset.num_workers (or make the train augmentation cheaper)"
+        )
+    else:
+        print("model-bound: the loader keeps up")
+    GlobalHydra.instance().clear()
+    return {"loader_images_per_s": loader_ips, "model_images_per_s": model_ips, "first_batch_s": first}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
