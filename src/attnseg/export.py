@@ -1,0 +1,116 @@
+"""ONNX export of a trained checkpoint: ``export(cfg)``; ``export.py`` at the repo root wraps it.
+
+The ONNX model takes ``images`` (B, 3, H, W), float RGB in [0, 1] (normalisation is part of the
+graph, as in PyTorch) and returns ``logits`` (B, K, H, W). The batch dimension is dynamic; height
+and width are fixed to ``image_size`` unless ``dynamic_size`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from attnseg.checkpoint import build_model, load_checkpoint, merge_run_config
+
+log = logging.getLogger(__name__)
+MAX_SINGLE_FILE_BYTES = 1_500_000_000  # ONNX protobufs are limited to 2 GB; larger weights go to a .data file
+
+
+class LogitsOnly(nn.Module):
+    """The segmentor with a plain tensor output (ONNX graphs return tensors, not dicts)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)["out"]
+
+
+def export(cfg: DictConfig) -> Path:
+    """Export ``cfg.ckpt_path`` to ``cfg.output`` and, if ``cfg.verify``, check it with onnxruntime."""
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    cfg = merge_run_config(cfg, checkpoint)
+    net = LogitsOnly(build_model(cfg, checkpoint, cfg.ckpt_path).net).eval()
+    size = tuple(cfg.image_size)
+    path = export_onnx(
+        net, cfg.output, image_size=size, opset=cfg.opset, dynamic_size=cfg.dynamic_size, dynamo=cfg.dynamo
+    )
+    log.info(f"Wrote {path}")
+    if cfg.verify:
+        images = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(0))
+        error = compare_with_onnxruntime(net, path, images, atol=cfg.atol)
+        log.info(f"onnxruntime matches PyTorch: max |difference| {error:.2e} <= atol {cfg.atol:g}")
+    return path
+
+
+def run(cfg: DictConfig) -> None:
+    """Hydra task function."""
+    export(cfg)
+
+
+def export_onnx(
+    net: nn.Module,
+    path: str | Path,
+    *,
+    image_size: Sequence[int],
+    opset: int = 18,
+    dynamic_size: bool = False,
+    dynamo: bool = True,
+) -> Path:
+    """Write ``net`` (images -> logits tensor) as ONNX with a dynamic batch dimension.
+
+    ``dynamo=True`` uses the ``torch.export``-based exporter (PyTorch's default);
+    ``dynamo=False`` the older TorchScript-based one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.rand(2, 3, *image_size)
+    axes = {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
+    kwargs: dict = {"input_names": ["images"], "output_names": ["logits"], "opset_version": opset}
+    if dynamo:
+        dims = {axis: torch.export.Dim(name, min=1 if axis == 0 else 32) for axis, name in axes.items()}
+        big = sum(p.numel() * p.element_size() for p in net.parameters()) > MAX_SINGLE_FILE_BYTES
+        kwargs.update(dynamic_shapes={"images": dims}, external_data=big, verbose=False)
+    else:
+        kwargs.update(dynamic_axes={"images": axes, "logits": axes})
+    for name in ("onnxscript", "onnx_ir"):  # their INFO logs list every graph pass
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        torch.onnx.export(net.eval(), (example,), str(path), dynamo=dynamo, **kwargs)
+    except Exception as err:
+        exporter = "torch.export-based (dynamo)" if dynamo else "TorchScript-based"
+        raise RuntimeError(f"The {exporter} ONNX exporter failed on {_describe(net)}: {err}") from err
+    return path
+
+
+def compare_with_onnxruntime(
+    net: nn.Module, path: str | Path, images: torch.Tensor, atol: float = 1e-4
+) -> float:
+    """Max absolute difference between onnxruntime's and PyTorch's logits; raises above ``atol``."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (onnx_logits,) = session.run(["logits"], {"images": images.numpy()})
+    with torch.inference_mode():
+        torch_logits = net.eval()(images).numpy()
+    if onnx_logits.shape != torch_logits.shape:
+        raise ValueError(
+            f"{path}: onnxruntime output shape {onnx_logits.shape} != PyTorch's {torch_logits.shape}"
+        )
+    error = float(np.abs(onnx_logits - torch_logits).max())
+    if not error <= atol:
+        raise ValueError(f"{path}: onnxruntime output differs from PyTorch's by {error:.3g} > atol {atol:g}")
+    return error
+
+
+def _describe(net: nn.Module) -> str:
+    inner = getattr(net, "net", net)
+    backbone = getattr(getattr(inner, "backbone", None), "name", "?")
+    return f"{type(getattr(inner, 'head', inner)).__name__} on {backbone}"
