@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -81,3 +82,16 @@ def test_cli_train_py_runs_and_prints_final_table(tmp_path: Path) -> None:
     assert "Final metrics" in result.stdout
     assert "CONFIG" in result.stdout
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_debug_fast_dev_run_runs_every_loop_once(make_cfg) -> None:
+    metrics = train(make_cfg("debug=fdr"))
+    assert "val/miou" in metrics and "test/miou" in metrics
+
+
+def test_overfit_one_batch_drives_the_loss_down(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg("debug=overfit", "trainer.max_epochs=15"))
+    rows = list(csv.DictReader((tmp_path / "csv" / "version_0" / "metrics.csv").open()))
+    losses = [float(r["train/loss_epoch"]) for r in rows if r.get("train/loss_epoch")]
+    assert len(losses) == 15
+    assert losses[-1] < 0.5 * losses[0], losses
