@@ -146,7 +146,9 @@ def test_voc_sbd_augmented_list(tmp_path: Path) -> None:
     for name in ("2008_000001", "2008_000002"):
         save(voc / "JPEGImages" / f"{name}.jpg", colour_image(quadrants((0, 3, 3, 0))))
         save(voc / "SegmentationClassAug" / f"{name}.png", quadrants((0, 3, 3, 0)))  # 8-bit "L" masks
-    (voc / "ImageSets/Segmentation/train_aug.txt").write_text("2008_000001\n2008_000002\n")
+    # an id per line, or the DeepLab-style "image mask" pair of paths
+    lines = ["2008_000001", "/JPEGImages/2008_000002.jpg /SegmentationClassAug/2008_000002.png"]
+    (voc / "ImageSets/Segmentation/train_aug.txt").write_text("\n".join(lines) + "\n")
     ds = PascalVOC(root, "train_aug", mask_dir="SegmentationClassAug")
     assert len(ds) == 2 and set(ds[1][1].unique().tolist()) == {0, 3}
     with pytest.raises(

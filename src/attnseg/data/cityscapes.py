@@ -73,7 +73,8 @@ class Cityscapes(SegmentationFiles):
             raise ValueError(
                 f"Cityscapes: no <city>/*{IMAGE_SUFFIX} files in {image_dir}: the split is empty"
             )
-        pairs = pair_files(images, masks, f"Cityscapes {split} ({image_dir} vs {mask_dir})")
+        where = f"Cityscapes {split} ({image_dir}/<city>/*{IMAGE_SUFFIX} vs {mask_dir}/<city>/*{LABEL_IDS_SUFFIX})"
+        pairs = pair_files(images, masks, where)
         super().__init__(
             pairs,
             lut=LABEL_ID_LUT,

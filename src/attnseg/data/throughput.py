@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -32,18 +33,28 @@ from torch.utils.data import DataLoader
 
 
 def loader_throughput(loader: DataLoader, batches: int) -> tuple[float, float]:
-    """(seconds to the first batch, images/s over the next ``batches`` batches)."""
+    """(seconds to the first batch, steady-state images/s over ``batches`` batches).
+
+    Worker start-up and the batches the workers had prefetched meanwhile are left out of the
+    rate (they would inflate it); epochs repeat as needed, so a small split still gives a rate.
+    """
+
+    def endless():
+        while True:
+            yield from loader
+
+    batches_out = endless()
     start = time.perf_counter()
-    iterator = iter(loader)
-    next(iterator)  # worker start-up and the first batch: reported apart
+    next(batches_out)
     first = time.perf_counter() - start
+    for _ in range(loader.num_workers):  # drain what was prefetched while the first batch waited
+        next(batches_out)
     images, start = 0, time.perf_counter()
     for _ in range(batches):
-        try:
-            images += len(next(iterator)[0])
-        except StopIteration:
-            break
-    return first, images / max(time.perf_counter() - start, 1e-9)
+        images += len(next(batches_out)[0])
+    seconds = time.perf_counter() - start
+    batches_out.close()
+    return first, images / seconds
 
 
 def step_throughput(
@@ -93,6 +104,29 @@ def compose_train_config(overrides: list[str], conf_dir: Path) -> DictConfig:
     return cfg
 
 
+def print_report(
+    cfg: DictConfig, datamodule: L.LightningDataModule, first: float, loader_ips: float, model_ips: float
+) -> None:
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    train_set = datamodule.train_set
+    print(f"train split  {type(train_set).__name__}, {len(train_set)} images, root {cfg.dataset.get('root')}")
+    print(
+        f"loader       {loader_ips:9.2f} images/s  (batch {datamodule.batch_size}, "
+        f"{datamodule.num_workers} workers, first batch after {first:.2f} s)"
+    )
+    print(
+        f"model step   {model_ips:9.2f} images/s  ({cfg.backbone.name} + {cfg.head._target_.rsplit('.', 1)[-1]}, "
+        f"{device}, {cfg.trainer.precision})"
+    )
+    if loader_ips < model_ips:
+        print(
+            f"loader-bound: the loader feeds {loader_ips / model_ips:.0%} of what the model could train on; "
+            "raise dataset.num_workers (or make the train augmentation cheaper)"
+        )
+    else:
+        print(f"model-bound: the loader delivers {loader_ips / model_ips:.1f}x what the model consumes")
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -112,23 +146,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     first, loader_ips = loader_throughput(loader, args.batches)
     module = instantiate(cfg.model)
     model_ips = step_throughput(module, next(iter(loader)), args.steps, cfg.trainer.precision)
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    print(f"dataset      {cfg.dataset._target_} train split: {len(datamodule.train_set)} images")
-    print(
-        f"loader       {loader_ips:8.1f} images/s  (batch {datamodule.batch_size}, "
-        f"{datamodule.num_workers} workers, first batch after {first:.2f} s)"
-    )
-    print(
-        f"model step   {model_ips:8.1f} images/s  ({cfg.backbone.name} + {cfg.head._target_}, {device}, "
-        f"{cfg.trainer.precision})"
-    )
-    if loader_ips < model_ips:
-        print(
-            f"loader-bound: the loader feeds {loader_ips / model_ips:.0%} of what the model could train on; "
-            "raise dataset.num_workers (or make the train augmentation cheaper)"
-        )
-    else:
-        print("model-bound: the loader keeps up")
+    print_report(cfg, datamodule, first, loader_ips, model_ips)
     GlobalHydra.instance().clear()
     return {"loader_images_per_s": loader_ips, "model_images_per_s": model_ips, "first_batch_s": first}
 

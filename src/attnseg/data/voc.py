@@ -57,7 +57,10 @@ class PascalVOC(SegmentationFiles):
         if not list_file.is_file():
             available = sorted(p.stem for p in list_file.parent.glob("*.txt"))
             raise FileNotFoundError(f"PASCAL VOC: no split list {list_file}; available lists: {available}")
-        ids = sorted({line.split()[0] for line in list_file.read_text().splitlines() if line.strip()})
+        # a line is an id, or (DeepLab-style lists) "/JPEGImages/<id>.jpg /SegmentationClassAug/<id>.png"
+        ids = sorted(
+            {Path(line.split()[0]).stem for line in list_file.read_text().splitlines() if line.strip()}
+        )
         if not ids:
             raise ValueError(f"PASCAL VOC: {list_file} lists no images: the split is empty")
         # the list names the samples: every listed id needs both of its files
