@@ -1,0 +1,37 @@
+"""``python train.py ...`` in a subprocess, for the sweep, launcher and DDP tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+# Registers the failed-job marker and DDP-in-multirun handling (attnseg.sweep); `++` keeps the
+# override valid once conf/hydra/default.yaml lists the callback itself.
+SWEEP_CALLBACK = "++hydra.callbacks.sweep._target_=attnseg.sweep.SweepCallback"
+# job directories named by number only: the TINY overrides would make too long a folder name
+NUMBERED_JOBS = "hydra.sweep.subdir=${hydra.job.num}"
+
+
+def run_train(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run train.py with ``args``; on timeout kill the whole process group (DDP ranks too)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        raise AssertionError(f"train.py ran past {timeout} s:\n{stderr[-3000:]}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
