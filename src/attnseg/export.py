@@ -22,6 +22,30 @@ log = logging.getLogger(__name__)
 MAX_SINGLE_FILE_BYTES = 1_500_000_000  # ONNX protobufs are limited to 2 GB; larger weights go to a .data file
 
 
+def _sdpa_to_onnx(
+    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False
+):
+    """ONNX translation of ``aten.scaled_dot_product_attention`` for inputs of any rank.
+
+    The attention modules call SDPA with single-head 3-D (B, N, d) tensors (under ``torch.export``
+    their fused CPU path is bypassed), and onnxscript's own translation accepts only 4-D inputs
+    ("only 4D query, key, and value are supported"). Masks, dropout and GQA are not used here.
+    """
+    if attn_mask is not None or is_causal or dropout_p or enable_gqa:
+        raise NotImplementedError(
+            "scaled_dot_product_attention export: masks, dropout and GQA are not supported"
+        )
+    from onnxscript import opset18 as op
+
+    rank = len(query.shape)
+    scale = query.shape[-1] ** -0.5 if scale is None else scale
+    key_t = op.Transpose(key, perm=[*range(rank - 2), rank - 1, rank - 2])  # (..., d, N)
+    scores = op.MatMul(
+        op.Mul(query, op.CastLike(op.Constant(value_float=scale), query)), key_t
+    )  # (..., N, N)
+    return op.MatMul(op.Softmax(scores, axis=-1), value)
+
+
 class LogitsOnly(nn.Module):
     """The segmentor with a plain tensor output (ONNX graphs return tensors, not dicts)."""
 
@@ -78,6 +102,9 @@ def export_onnx(
         dims = {axis: torch.export.Dim(name, min=1 if axis == 0 else 32) for axis, name in axes.items()}
         big = sum(p.numel() * p.element_size() for p in net.parameters()) > MAX_SINGLE_FILE_BYTES
         kwargs.update(dynamic_shapes={"images": dims}, external_data=big, verbose=False)
+        kwargs["custom_translation_table"] = {
+            torch.ops.aten.scaled_dot_product_attention.default: _sdpa_to_onnx
+        }
     else:
         kwargs.update(dynamic_axes={"images": axes, "logits": axes})
     for name in ("onnxscript", "onnx_ir"):  # their INFO logs list every graph pass
