@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from attnseg.utils.rich_utils import print_config_tree, print_metrics_table
@@ -22,7 +24,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
-    print_config_tree(cfg, save_to=output_dir / "config.yaml")
+    if rank_zero_only.rank == 0:  # DDP ranks > 0 re-run this script in the same directory
+        print_config_tree(cfg, save_to=output_dir / "config.yaml")
 
     # Everything that can reject bad input is built before the first training step.
     log.info(f"Building datamodule <{cfg.dataset._target_}>")
@@ -55,6 +58,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 logger.experiment.finish()  # close the run so sweeps never merge runs
     metrics = {k: float(v.item() if isinstance(v, torch.Tensor) else v) for k, v in metrics.items()}
     if trainer.is_global_zero:
+        # the final metrics whatever the logger: what `python -m attnseg.report` reads
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         print_metrics_table({k: v for k, v in metrics.items() if "/iou_" not in k or k.startswith("test/")})
         if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path:
             log.info(f"Best checkpoint: {trainer.checkpoint_callback.best_model_path}")
