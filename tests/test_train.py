@@ -13,6 +13,7 @@ import torch
 
 from attnseg.train import train
 from tests.conftest import ROOT, TINY
+from tests.wandb_records import read_records, summary_and_history
 
 
 def test_fit_then_test_writes_checkpoints_and_metrics(make_cfg, tmp_path: Path) -> None:
@@ -54,17 +55,19 @@ def test_same_seed_gives_same_metrics(make_cfg, tmp_path: Path) -> None:
 
 def test_wandb_offline_run_dir_holds_the_metrics(make_cfg, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline must be the default, not the env's doing
-    metrics = train(make_cfg("logger=wandb"))
+    metrics = train(make_cfg("logger=wandb", "trainer.max_epochs=2"))
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, list((tmp_path / "wandb").iterdir())
-    summary_files = list(runs[0].glob("files/wandb-summary.json"))
-    assert summary_files, "W&B wrote no summary"
-    import json
-
-    summary = json.loads(summary_files[0].read_text())
+    run_files = list(runs[0].glob("run-*.wandb"))
+    assert len(run_files) == 1, "no offline W&B run file to sync"
+    summary, history = summary_and_history(run_files[0])
+    # the summary holds the final val/miou; the history one value per validation epoch
     assert summary["val/miou"] == pytest.approx(metrics["val/miou"])
-    assert "test/miou" in summary
-    assert list(runs[0].glob("*.wandb")), "no offline W&B event file to sync"
+    assert summary["test/miou"] == pytest.approx(metrics["test/miou"])
+    assert len([row for row in history if "val/miou" in row]) == 2
+    # and the run's config was logged
+    configs = [r.config for r in read_records(run_files[0]) if r.WhichOneof("record_type") == "config"]
+    assert {"backbone", "head", "dataset", "optimizer"} <= {item.key for c in configs for item in c.update}
 
 
 @pytest.mark.slow
