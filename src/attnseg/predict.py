@@ -72,7 +72,7 @@ def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3); a clear error when it cannot be decoded."""
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.array(image.convert("RGB"))  # a writable copy
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise ValueError(
             f"input: cannot read {str(path)!r} as an image ({err}); expected an image file "
