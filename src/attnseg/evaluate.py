@@ -102,8 +102,11 @@ def predict_batches(
 
 def summarise(values: dict[str, torch.Tensor], class_names: Sequence[str]) -> dict[str, Any]:
     """Plain-number results. Per-class values are ``None`` where they are undefined: IoU of a class
-    in neither prediction nor ground truth, accuracy of a class absent from the ground truth (the
-    means leave those classes out too)."""
+    in neither prediction nor ground truth, accuracy of a class absent from the ground truth.
+
+    The means are torchmetrics': over the classes present in the ground truth or the predictions.
+    A class that is only predicted counts with IoU 0 and accuracy 0; mmseg's mAcc leaves it out.
+    """
     confmat = values["confmat"].cpu().numpy().astype(np.int64)  # rows: true class, columns: predicted
     in_target = confmat.sum(axis=1) > 0
     in_either = in_target | (confmat.sum(axis=0) > 0)
