@@ -1,0 +1,59 @@
+"""CCNet head: recurrent criss-cross attention (RCCA).
+
+CCNet: Criss-Cross Attention for Semantic Segmentation, Huang et al., ICCV 2019
+(https://arxiv.org/abs/1811.11721). One criss-cross pass links a pixel to its row and column; two
+passes with shared weights (``recurrence=2``, the paper's default) link every pair of pixels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from attnseg.models.attention import CrissCrossAttention
+from attnseg.models.layers import ConvNormAct
+
+
+class CCHead(nn.Module):
+    """3x3 reduce, ``recurrence`` x :class:`CrissCrossAttention` (shared), 3x3 conv, concat input,
+    3x3 bottleneck, dropout, 1x1 classifier.
+
+    Args:
+        in_channels: channels of the backbone stage the head reads.
+        num_classes: number of output classes.
+        channels: inner (and bottleneck) width; ``None`` means ``in_channels // 4``.
+        recurrence: number of criss-cross passes, sharing one set of weights.
+        reduction: query/key channels are ``channels // reduction``.
+        dropout: dropout probability before the classifier.
+        norm_layer: normalisation layer class.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        *,
+        channels: int | None = None,
+        recurrence: int = 2,
+        reduction: int = 8,
+        dropout: float = 0.1,
+        norm_layer: type[nn.Module] = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        if recurrence < 1:
+            raise ValueError(f"CCHead: recurrence must be >= 1, got {recurrence}")
+        channels = channels or max(in_channels // 4, 1)
+        self.recurrence = recurrence
+        self.reduce = ConvNormAct(in_channels, channels, 3, norm_layer=norm_layer)
+        self.attention = CrissCrossAttention(channels, reduction)
+        self.conv = ConvNormAct(channels, channels, 3, norm_layer=norm_layer)
+        self.bottleneck = ConvNormAct(in_channels + channels, channels, 3, norm_layer=norm_layer)
+        self.dropout = nn.Dropout2d(dropout)
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.reduce(x)
+        for _ in range(self.recurrence):
+            y = self.attention(y)
+        y = self.bottleneck(torch.cat([x, self.conv(y)], dim=1))
+        return self.classifier(self.dropout(y))
