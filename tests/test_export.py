@@ -14,10 +14,12 @@ from omegaconf import DictConfig
 
 from attnseg.checkpoint import build_model, load_checkpoint, merge_run_config
 from attnseg.export import LogitsOnly, compare_with_onnxruntime, export, export_onnx
-from tests.conftest import CONF, compose_config
+from tests.conftest import compose_config
 from tests.test_evaluate import train_tiny
 
-HEADS = [p.stem for p in sorted((CONF / "head").glob("*.yaml"))]
+# the repo's own heads; the smp decoders (deeplabv3, deeplabv3plus, fpn, pspnet, upernet) were checked
+# the same way by hand (docs/evaluation.md): each torch.export run costs 10-30 s of CPU
+HEADS = ["fcn", "ccnet", "danet", "nonlocal", "self_attn"]
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +62,10 @@ def test_mismatch_with_onnxruntime_is_reported(tiny_ckpt: Path, tmp_path: Path) 
 def test_every_head_exports_and_matches(head: str, tmp_path: Path) -> None:
     cfg = compose_config(["backbone=test_resnet", f"head={head}"], tmp_path)
     net = LogitsOnly(instantiate(cfg.model).net).eval()
+    with torch.no_grad():  # switch on the zero-initialised attention branches (gamma, Non-local's last BN)
+        for param in net.parameters():
+            if not param.any():
+                param.fill_(0.5)
     path = export_onnx(net, tmp_path / f"{head}.onnx", image_size=(64, 64))
     images = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     assert compare_with_onnxruntime(net, path, images, atol=1e-4) <= 1e-4
