@@ -29,11 +29,10 @@ def _blocks(n: int) -> list[tuple[int, int]]:
     return [(s, min(s + BLOCK_ROWS, n)) for s in range(0, n, BLOCK_ROWS)]
 
 
-def _probs(q_blk: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
-    """Softmax rows of one query block, (B, n, N), in at least fp32."""
+def _probs(q_blk: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Softmax rows of one (pre-scaled) query block, (B, n, N), in at least fp32."""
     energy = torch.bmm(q_blk.transpose(1, 2), k)  # (B, n, N)
-    energy = energy.to(torch.promote_types(energy.dtype, torch.float32))
-    return torch.softmax(energy if scale == 1.0 else energy.mul_(scale), dim=-1)
+    return torch.softmax(energy.to(torch.promote_types(energy.dtype, torch.float32)), dim=-1)
 
 
 class RecomputeAttention(torch.autograd.Function):
@@ -43,8 +42,9 @@ class RecomputeAttention(torch.autograd.Function):
     def forward(ctx: FunctionCtx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float):
         out = v.new_empty(v.shape)  # (B, C, N)
         with torch.autocast(v.device.type, enabled=False):
+            q = q if scale == 1.0 else q * scale  # scaling q costs d x N, scaling energies N x N
             for s, e in _blocks(v.shape[-1]):
-                probs = _probs(q[:, :, s:e], k, scale).to(v.dtype)
+                probs = _probs(q[:, :, s:e], k).to(v.dtype)
                 torch.bmm(v, probs.transpose(1, 2), out=out[:, :, s:e])  # (B, C, n)
         ctx.save_for_backward(q, k, v, out)
         ctx.scale = scale
@@ -53,7 +53,7 @@ class RecomputeAttention(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad_out: torch.Tensor):
-        q, k, v, out = ctx.saved_tensors
+        q, k, v, out = ctx.saved_tensors  # q already scaled
         scale = ctx.scale
         acc = torch.promote_types(v.dtype, torch.float32)
         with torch.autocast(v.device.type, enabled=False):
@@ -64,7 +64,7 @@ class RecomputeAttention(torch.autograd.Function):
             grad_k = torch.zeros_like(k, dtype=acc)
             grad_v = torch.zeros_like(v, dtype=acc)
             for s, e in _blocks(v.shape[-1]):
-                probs = _probs(q[:, :, s:e], k, scale)  # (B, n, N)
+                probs = _probs(q[:, :, s:e], k)  # (B, n, N)
                 grad_o = grad_out[:, :, s:e]  # (B, C, n)
                 grad_v.baddbmm_(grad_o.to(acc), probs)  # (B, C, N)
                 grad_p = torch.bmm(grad_o.transpose(1, 2), v).to(acc)  # (B, n, N)
@@ -72,8 +72,7 @@ class RecomputeAttention(torch.autograd.Function):
                 torch.bmm(k, grad_e.to(k.dtype).transpose(1, 2), out=grad_q[:, :, s:e])  # (B, d, n)
                 grad_k.baddbmm_(q[:, :, s:e].to(acc), grad_e)  # (B, d, N)
             if scale != 1.0:
-                grad_q.mul_(scale)
-                grad_k.mul_(scale)
+                grad_q.mul_(scale)  # grad_k already carries it, through the scaled q
         return grad_q, grad_k.to(k.dtype), grad_v.to(v.dtype), None
 
 
