@@ -61,7 +61,7 @@ def test_launcher_configs_compose(launcher: str) -> None:
 
 def test_hparams_search_config_composes() -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    cfg = _compose("+hparams_search=synthetic_optuna")
+    cfg = _compose("hparams_search=synthetic_optuna")
     sweeper = cfg.hydra.sweeper
     assert sweeper.direction == "maximize" and cfg.optimized_metric == "val/miou"
     assert set(sweeper.params) == {"optimizer.lr", "optimizer.weight_decay", "head.channels"}
@@ -165,7 +165,7 @@ def test_optuna_search_resumes_an_interrupted_study(tmp_path: Path) -> None:
     study.ask()
     result = run_train(
         "-m",
-        "+hparams_search=synthetic_optuna",
+        "hparams_search=synthetic_optuna",
         *TINY,
         "logger=csv",
         "test=false",

@@ -30,7 +30,9 @@ def test_fit_then_test_writes_checkpoints_and_metrics(make_cfg, tmp_path: Path) 
 
 
 def test_resume_from_checkpoint_continues_training(make_cfg, tmp_path: Path) -> None:
-    train(make_cfg("logger=none", "trainer.max_epochs=1", "test=false", output_dir=tmp_path / "a"))
+    train(
+        make_cfg("logger=none", "head=fcn", "trainer.max_epochs=1", "test=false", output_dir=tmp_path / "a")
+    )
     last = tmp_path / "a" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["epoch"] == 0
     cfg = make_cfg(
@@ -45,11 +47,12 @@ def test_resume_from_checkpoint_continues_training(make_cfg, tmp_path: Path) -> 
 
 def test_same_seed_gives_same_metrics(make_cfg, tmp_path: Path) -> None:
     runs = [
-        train(make_cfg("logger=none", "seed=7", "test=false", output_dir=tmp_path / name)) for name in "ab"
+        train(make_cfg("logger=none", "head=fcn", "seed=7", "test=false", output_dir=tmp_path / name))
+        for name in "ab"
     ]
     assert runs[0]["val/miou"] == runs[1]["val/miou"]
     assert runs[0]["train/loss"] == runs[1]["train/loss"]
-    other = train(make_cfg("logger=none", "seed=8", "test=false", output_dir=tmp_path / "c"))
+    other = train(make_cfg("logger=none", "head=fcn", "seed=8", "test=false", output_dir=tmp_path / "c"))
     assert other["train/loss"] != runs[0]["train/loss"]
 
 
@@ -93,8 +96,8 @@ def test_debug_fast_dev_run_runs_every_loop_once(make_cfg) -> None:
 
 
 def test_overfit_one_batch_drives_the_loss_down(make_cfg, tmp_path: Path) -> None:
-    train(make_cfg("debug=overfit", "trainer.max_epochs=15"))
+    train(make_cfg("debug=overfit", "head=fcn", "trainer.max_epochs=8"))
     rows = list(csv.DictReader((tmp_path / "csv" / "version_0" / "metrics.csv").open()))
     losses = [float(r["train/loss_epoch"]) for r in rows if r.get("train/loss_epoch")]
-    assert len(losses) == 15
+    assert len(losses) == 8
     assert losses[-1] < 0.5 * losses[0], losses
