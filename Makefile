@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.stamp-dev
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev train test test-fast lint format bench clean
+.PHONY: help install install-dev train test test-slow test-all lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -31,11 +31,14 @@ install-dev: $(DEV_STAMP) ## Install the project with the dev extra (pytest, ruf
 train: $(RUNTIME_STAMP) ## Train the default model on the bundled synthetic dataset (ARGS="head=ccnet ...")
 	$(BIN)/python train.py $(ARGS)
 
-test: $(DEV_STAMP) ## Run the whole test suite
-	$(BIN)/python -m pytest $(ARGS)
-
-test-fast: $(DEV_STAMP) ## Run the tests not marked slow
+test: $(DEV_STAMP) ## Run the test suite (all but the multi-process end-to-end tests)
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+test-slow: $(DEV_STAMP) ## Run the slow end-to-end tests (CLI subprocesses, DDP, sweeps, launchers)
+	$(BIN)/python -m pytest -m slow $(ARGS)
+
+test-all: $(DEV_STAMP) ## Run every test
+	$(BIN)/python -m pytest $(ARGS)
 
 lint: $(DEV_STAMP) ## ruff check + format check
 	$(BIN)/ruff check .
