@@ -41,12 +41,12 @@ test-all: $(DEV_STAMP) ## Run every test
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: $(DEV_STAMP) ## ruff check + format check
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check src tests *.py
+	$(BIN)/ruff format --check src tests *.py
 
 format: $(DEV_STAMP) ## Apply ruff fixes and formatting
-	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix src tests *.py
+	$(BIN)/ruff format src tests *.py
 
 clean: ## Remove run outputs and caches (keeps .venv)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
