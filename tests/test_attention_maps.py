@@ -97,6 +97,8 @@ def test_maps_are_attention_distributions(head: str, tmp_path: Path) -> None:
         assert (row[~cross] == 0).all() and (row[cross] > 0).all()
 
 
+# `python -m` semantics, in-process; this test module has imported attnseg.attention_maps already
+@pytest.mark.filterwarnings("ignore:'attnseg.attention_maps' found in sys.modules:RuntimeWarning")
 def test_cli_module_logs_the_picture_to_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ckpt = fake_checkpoint("ccnet", tmp_path / "model.ckpt")
     argv = [
