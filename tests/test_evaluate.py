@@ -146,6 +146,7 @@ def test_flip_tta_is_flip_consistent(tiny_ckpt: Path) -> None:
     torch.testing.assert_close(tta(model, image.flip(-1)), tta(model, image).flip(-1), rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # a CLI subprocess: `make test-slow`
 def test_cli_eval_py_prints_the_table_and_writes_results_and_wandb_run(
     tiny_ckpt: Path, tmp_path: Path
 ) -> None:
