@@ -38,7 +38,8 @@ def _set_cols(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
 
 def _last_sum(t: torch.Tensor) -> torch.Tensor:
     """Sum over the last dim as a GEMV: ~50x faster than ``t.sum(-1)`` on CPU for a dim of ~100."""
-    return torch.mv(t.reshape(-1, t.shape[-1]), t.new_ones(t.shape[-1])).view(t.shape[:-1])
+    rows = t.reshape(-1, t.shape[-1])  # (M, n)
+    return torch.mv(rows, t.new_ones(t.shape[-1])).view(t.shape[:-1])  # (...)
 
 
 def _column_sum(t: torch.Tensor) -> torch.Tensor:
@@ -89,8 +90,9 @@ class CrissCrossFunction(torch.autograd.Function):
             parts = list(zip(weights, (1.0, 1.0, g), grads, strict=True))
             grad_x = _input_grad(grad_y, parts, x.dtype) if ctx.needs_input_grad[0] else None
             grad_w = torch.cat([_weight_grad(grad, x, alpha) for _, alpha, grad in parts])
+            # (B * H * W, c) per projection -> (c,)
             grad_b = torch.cat([alpha * _column_sum(grad.flatten(0, 2)) for _, alpha, grad in parts])
-        grad_gamma = grad_gamma.reshape(gamma.shape).to(gamma.dtype)
+        grad_gamma = grad_gamma.reshape(gamma.shape).to(gamma.dtype)  # (1,)
         return grad_x, grad_w.to(weight.dtype), grad_b.to(ctx.bias_dtype), grad_gamma, None, None
 
 
@@ -102,6 +104,7 @@ def _project_and_attend(x, weight, bias, d: int, dtype: torch.dtype):
     col = x.new_empty(batch, width, height, height, dtype=dtype)
     row = x.new_empty(batch, height, width, width, dtype=dtype)
     for b in range(batch):
+        # (N, C_in) @ (C_in, 2d + C) -> (N, 2d + C), N = H * W in row-major order
         torch.addmm(bc, xc[b].view(channels, -1).t(), wc.t(), out=qkv[b].view(height * width, -1))
         q, k, _ = _split(qkv[b], d)
         torch.bmm(_cols(q), _cols(k).transpose(1, 2), out=col[b])  # (W, H, H)
@@ -139,7 +142,7 @@ def _attention_backward(grad_y, qkv, col, row, d: int, gamma: float):
     dy = qkv.new_empty(height, width, channels)  # channels-last copy of one image's dy
     for b in range(batch):
         v = _split(qkv[b], d)[2]
-        dy.view(-1, channels).copy_(grad_y[b].view(channels, -1).t())
+        dy.view(-1, channels).copy_(grad_y[b].view(channels, -1).t())  # (N, C) <- (C, N)^T
         torch.bmm(_cols(dy), _cols(v).transpose(1, 2), out=g_col[b])  # G, (W, H, H)
         torch.bmm(dy, v.transpose(1, 2), out=g_row[b])  # G, (H, W, W)
         _set_cols(grad_v[b], p_col[b].transpose(1, 2), _cols(dy))
@@ -165,7 +168,7 @@ def _input_grad(grad_y: torch.Tensor, parts, dtype: torch.dtype) -> torch.Tensor
     grad_x = torch.empty(grad_y.shape, dtype=dtype, device=grad_y.device)
     for b in range(batch):
         out = grad_x[b].view(channels, -1)  # (C_in, N)
-        out.copy_(grad_y[b].view(channels, -1))
+        out.copy_(grad_y[b].view(channels, -1))  # (C_in, N)
         for weight, alpha, grad in parts:
             proj = grad[b].view(-1, grad.shape[-1]).t()  # (c, N)
             if out.dtype == grad.dtype:
@@ -181,5 +184,5 @@ def _weight_grad(grad: torch.Tensor, x: torch.Tensor, alpha: float) -> torch.Ten
     grad_w = grad.new_zeros(grad.shape[-1], channels)
     for b in range(batch):
         x_b = x[b].to(grad.dtype).reshape(channels, -1)  # (C_in, N)
-        grad_w.addmm_(grad[b].view(-1, grad.shape[-1]).t(), x_b.t(), alpha=alpha)
+        grad_w.addmm_(grad[b].view(-1, grad.shape[-1]).t(), x_b.t(), alpha=alpha)  # (c, N) @ (N, C_in)
     return grad_w

@@ -43,7 +43,7 @@ class ChannelAttention(nn.Module):
             energy = energy.amax(dim=-1, keepdim=True) - energy
             attn = torch.softmax(energy, dim=-1)
             out = torch.bmm(attn.to(x.dtype), feats)  # (B, C, N)
-        out = self.gamma * out.view(batch, channels, height, width) + x
+        out = self.gamma * out.view(batch, channels, height, width) + x  # (B, C, H, W)
         return (out, attn) if return_attention else out
 
     def extra_repr(self) -> str:

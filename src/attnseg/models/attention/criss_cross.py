@@ -34,7 +34,7 @@ def criss_cross_probs(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """
     height = q.shape[2]
     e_col = torch.einsum("bcij,bckj->bijk", q, k)  # (B, H, W, H)
-    self_mask = torch.eye(height, dtype=torch.bool, device=q.device).view(height, 1, height)
+    self_mask = torch.eye(height, dtype=torch.bool, device=q.device).view(height, 1, height)  # (i, 1, k)
     e_col = e_col.masked_fill(self_mask, float("-inf"))  # (i, j) is counted in its row
     e_row = torch.einsum("bcij,bcil->bijl", q, k)  # (B, H, W, W)
     energy = torch.cat([e_col, e_row], dim=-1)  # (B, H, W, H + W)
@@ -52,14 +52,14 @@ def criss_cross_gather(probs: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 def dense_attention_map(probs: torch.Tensor) -> torch.Tensor:
     """Scatter (B, H, W, H + W) cross weights into the dense (B, H*W, H*W) attention map."""
     batch, height, width, _ = probs.shape
-    rows = torch.arange(height, device=probs.device).view(height, 1, 1)
-    cols = torch.arange(width, device=probs.device).view(1, width, 1)
+    rows = torch.arange(height, device=probs.device).view(height, 1, 1)  # (H, 1, 1)
+    cols = torch.arange(width, device=probs.device).view(1, width, 1)  # (1, W, 1)
     col_keys = torch.arange(height, device=probs.device).view(1, 1, height) * width + cols  # (1, W, H)
     row_keys = rows * width + torch.arange(width, device=probs.device).view(1, 1, width)  # (H, 1, W)
     keys = torch.cat([col_keys.expand(height, width, height), row_keys.expand(height, width, width)], -1)
     keys = keys.view(1, height * width, height + width).expand(batch, -1, -1)  # (B, N, H + W)
     dense = probs.new_zeros(batch, height * width, height * width)
-    return dense.scatter_add(2, keys, probs.reshape(batch, height * width, height + width))
+    return dense.scatter_add(2, keys, probs.reshape(batch, height * width, height + width))  # (B, N, N)
 
 
 class CrissCrossAttention(nn.Module):
