@@ -56,6 +56,19 @@ def test_launcher_configs_compose(launcher: str) -> None:
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     cfg = _compose(f"hydra/launcher={launcher}")
     assert cfg.hydra.launcher._target_.endswith(("LocalLauncher", "SlurmLauncher"))
+
+
+def test_launcher_folder_resolves_before_hydra_sets_its_config(tmp_path: Path, monkeypatch) -> None:
+    # A multirun instantiates its launcher before HydraConfig is set, and submitit resolves
+    # hydra.sweep.dir (under paths.log_dir) right then: `python train.py -m hydra/launcher=local`
+    # with the default sweep dir failed with "HydraConfig was not set".
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    monkeypatch.chdir(tmp_path)
+    cfg = _compose("hydra/launcher=local", "experiment=synthetic_ablation")
+    monkeypatch.setattr(HydraConfig.instance(), "cfg", None)
+    assert not HydraConfig.initialized()
+    folder = cfg.hydra.launcher.submitit_folder
+    assert folder.startswith(f"{tmp_path}/logs/synthetic_ablation/multiruns/"), folder
     assert cfg.hydra.launcher.tasks_per_node >= 1
 
 

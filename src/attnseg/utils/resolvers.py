@@ -10,11 +10,16 @@ gets ``<default>``.
 has yet to finish (all of them for a new study), so that re-running an interrupted search with
 ``hydra.sweeper.n_trials`` set to this completes it instead of adding ``total`` more trials.
 
+``${launch_dir:}``: the directory ``train.py`` was started from (Hydra's ``runtime.cwd``). Unlike
+``${hydra:runtime.cwd}`` it also resolves before Hydra sets its config, which is when a multirun
+instantiates its launcher (submitit resolves ``hydra.sweep.dir`` right then).
+
 ``attnseg.train`` imports this module so that ``python train.py`` can resolve them.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -30,6 +35,13 @@ def sweep_group(default: str) -> str:
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return default
     return f"{default}-{Path(str(hydra_cfg.sweep.dir)).name}"
+
+
+def launch_dir() -> str:
+    """Hydra's ``runtime.cwd`` once Hydra has set its config, the process's cwd before that."""
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.cwd)
+    return os.getcwd()
 
 
 def optuna_sqlite(path: str) -> str:
@@ -53,6 +65,7 @@ def optuna_trials_left(storage: str, study_name: str, total: int) -> int:
 
 RESOLVERS = {
     "sweep_group": sweep_group,
+    "launch_dir": launch_dir,
     "optuna_sqlite": optuna_sqlite,
     "optuna_trials_left": optuna_trials_left,
 }
