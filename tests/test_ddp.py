@@ -16,8 +16,7 @@ DDP = [
     *TINY,
     "trainer=ddp_cpu",
     "logger=csv",
-    "+callbacks.throughput._target_=attnseg.throughput.TrainThroughput",
-    "+callbacks.throughput.warmup_steps=0",
+    "callbacks.throughput.warmup_steps=0",
 ]
 
 

@@ -180,6 +180,7 @@ def test_optuna_search_resumes_an_interrupted_study(tmp_path: Path) -> None:
         "-m",
         "hparams_search=synthetic_optuna",
         *TINY,
+        "head=fcn",  # the study is named after the head: synthetic_fcn
         "logger=csv",
         "test=false",
         "optuna_trials=2",
