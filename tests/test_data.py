@@ -56,6 +56,36 @@ def test_crates_look_identical_and_only_the_far_beacon_tells_their_class() -> No
     assert torch.allclose(red, blue, atol=0.02)
 
 
+def test_wide_scenes_put_the_beacon_beyond_a_cnn_receptive_field_from_every_crate() -> None:
+    # 64 x 320: at least 0.4 * 320 = 128 px between any crate pixel and any beacon pixel, more
+    # than the receptive field of test_resnet at stride 8 plus the FCN head (test_sweeps.py)
+    ds = SyntheticSegmentation("val", num_samples=100, image_size=[64, 320])
+    sides, classes = set(), set()
+    for i in range(len(ds)):
+        image, mask = ds[i]
+        assert image.shape == (3, 64, 320) and mask.shape == (64, 320)
+        beacon_x = torch.nonzero(mask == BEACON)[:, 1]
+        crates = (mask == CRATE_RED) | (mask == CRATE_BLUE)
+        assert beacon_x.numel() > 0 and crates.any(), f"sample {i} lacks a beacon or a crate"
+        crate_x = torch.nonzero(crates)[:, 1]
+        gap = max(crate_x.min() - beacon_x.max(), beacon_x.min() - crate_x.max()).item()
+        assert gap >= 128, f"sample {i}: crate only {gap} px from the beacon"
+        sides.add(bool(beacon_x.max() < crate_x.min()))
+        classes.add(CRATE_RED if (mask == CRATE_RED).any() else CRATE_BLUE)
+        # the beacon's colour is the only red-blue contrast: elsewhere red = blue up to the noise
+        red_minus_blue = image[0] - image[2]
+        assert red_minus_blue[mask != BEACON].abs().mean() < 0.06
+        assert red_minus_blue[mask == BEACON].mean().abs() > 0.5
+    assert sides == {True, False}, "the beacon should sit at either end"
+    assert classes == {CRATE_RED, CRATE_BLUE}
+
+
+@pytest.mark.parametrize("size", [31, [64, 16], [64], "big"])
+def test_bad_image_size_is_rejected(size) -> None:
+    with pytest.raises(ValueError, match=r"dataset\.train\.image_size must be a side or \[height, width\]"):
+        SyntheticSegmentation("train", image_size=size)
+
+
 def test_joint_transforms_keep_image_and_mask_aligned() -> None:
     plain = SyntheticSegmentation("val", image_size=64)
     flipped = SyntheticSegmentation("val", image_size=64, transforms=v2.RandomHorizontalFlip(p=1.0))

@@ -4,13 +4,20 @@ Every scene has a noisy background, a few solid disks and squares, one cross-sha
 (red or blue) and a few checkerboard *crates*. Crates all look the same; their class is
 ``crate_red`` or ``crate_blue`` depending on the beacon's colour, and the beacon is always placed
 far from every crate. A model can label crates correctly only by relating pixels that are a large
-part of the image apart: exactly the long-range dependency that self-attention heads model and
-that a small receptive field cannot see.
+part of the image apart: exactly the long-range dependency that self-attention heads model.
+
+How far is far enough depends on the network: a dilated ResNet at stride 8 sees about +-100 px
+around each pixel, so in a square 64-128 px scene its receptive field still covers the beacon.
+*Wide* scenes (``image_size=[height, width]`` with ``width >= 2 * height``) fix that: the beacon
+sits at one end and the crates at the other, at least ``0.4 * width`` pixels apart (128 px at
+64 x 320), beyond the reach of a convolutional head; ``experiment=synthetic_ablation`` uses them.
 
 Samples are a pure function of ``(seed, split, index)``: no download, no files, reproducible.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -30,7 +37,9 @@ class SyntheticSegmentation(Dataset):
     Args:
         split: ``train``, ``val`` or ``test`` (disjoint random streams).
         num_samples: number of images in the split.
-        image_size: side of the square images, in pixels (at least 32).
+        image_size: side of square images, or ``[height, width]``, in pixels (each at least 32).
+            Scenes at least twice as wide as tall put the beacon and the crates at opposite ends
+            (see :func:`render_scene`).
         seed: dataset seed; the same seed always yields the same images.
         transforms: joint image/mask transforms (torchvision ``transforms.v2``).
     """
@@ -40,7 +49,7 @@ class SyntheticSegmentation(Dataset):
         split: str = "train",
         *,
         num_samples: int = 1000,
-        image_size: int = 128,
+        image_size: int | Sequence[int] = 128,
         seed: int = 0,
         transforms: Transform | None = None,
     ) -> None:
@@ -48,10 +57,17 @@ class SyntheticSegmentation(Dataset):
             raise ValueError(f"SyntheticSegmentation: split must be one of {SPLITS}, got {split!r}")
         if num_samples <= 0:
             raise ValueError(f"dataset.{split}.num_samples must be a positive integer, got {num_samples}")
-        if image_size < 32:
-            raise ValueError(f"dataset.{split}.image_size must be at least 32 pixels, got {image_size}")
-        check_crop_fits(transforms, (image_size, image_size), f"dataset.{split}.transforms")
-        self.split, self.num_samples, self.image_size, self.seed = split, num_samples, image_size, seed
+        try:
+            hw = _hw(image_size)
+        except (TypeError, ValueError):
+            hw = None
+        if hw is None or min(hw) < 32:
+            raise ValueError(
+                f"dataset.{split}.image_size must be a side or [height, width] of at least 32 pixels, "
+                f"got {image_size}"
+            )
+        check_crop_fits(transforms, hw, f"dataset.{split}.transforms")
+        self.split, self.num_samples, self.image_size, self.seed = split, num_samples, hw, seed
         self.transforms = transforms
 
     def __len__(self) -> int:
@@ -65,18 +81,48 @@ class SyntheticSegmentation(Dataset):
         return make_sample(torch.from_numpy(image).permute(2, 0, 1), torch.from_numpy(mask), self.transforms)
 
 
-def render_scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Draw one scene: returns an RGB uint8 image (H, W, 3) and its label map (H, W)."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+def render_scene(
+    rng: np.random.Generator, size: int | tuple[int, int] | Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one scene: returns an RGB uint8 image (H, W, 3) and its label map (H, W).
+
+    ``size`` is the side of a square scene or its ``(height, width)``. Objects scale with the
+    shorter side. In a square (or slightly oblong) scene every crate centre is at least 0.45 x the
+    side from the beacon. A *wide* scene (``width >= 2 * height``) is built so that the cue is far
+    away yet easy to see:
+
+    - the beacon stays in the outer 20 % of one end (left or right at random) and the crates in
+      the far 40 % of the other, so at least ``0.4 * width`` pixels separate every crate pixel
+      from every beacon pixel (128 px at width 320);
+    - the beacon is a cross nearly as tall as the image (arm 0.45 x the height);
+    - background and distractors have equal red and blue channels, so the beacon is the only
+      red-blue contrast in the image;
+    - the scene holds ``width // height`` times more crates, disks and squares (5-10 each at
+      64 x 320; crates that do not fit their zone are skipped).
+    """
+    h, w = _hw(size)
+    s = min(h, w)
+    wide = w >= 2 * h
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     base = rng.uniform(50, 150, 3)
     tilt = rng.uniform(-30, 30, (2, 3))
-    image = base + tilt[0] * (xx / size)[..., None] + tilt[1] * (yy / size)[..., None]
-    mask = np.zeros((size, size), np.uint8)
+    if wide:  # red = blue everywhere but on the beacon: its colour is the only red-blue contrast
+        base[2], tilt[:, 2] = base[0], tilt[:, 0]
+    image = base + tilt[0] * (xx / w)[..., None] + tilt[1] * (yy / h)[..., None]
+    mask = np.zeros((h, w), np.uint8)
     placed: list[tuple[float, float, float]] = []  # (cy, cx, radius) of every object drawn
 
-    def place(radius: float, away_from: tuple[float, float] | None = None, min_dist: float = 0.0):
+    def place(
+        radius: float,
+        away_from: tuple[float, float] | None = None,
+        min_dist: float = 0.0,
+        x_range: tuple[float, float] = (0.0, float(w)),
+    ) -> tuple[float, float] | None:
+        # centre ranges keep the object inside the image (and, for x, inside x_range)
+        low = (radius, max(radius, x_range[0]))
+        high = (h - radius, min(w - radius, x_range[1]))
         for _ in range(100):
-            cy, cx = rng.uniform(radius, size - radius, 2)
+            cy, cx = rng.uniform(low, high, 2)
             if away_from is not None and np.hypot(cy - away_from[0], cx - away_from[1]) < min_dist:
                 continue
             if all(np.hypot(cy - py, cx - px) > radius + pr + 2 for py, px, pr in placed):
@@ -87,40 +133,72 @@ def render_scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nd
     # Beacon: a cross whose colour decides the crates' class.
     crate_class = int(rng.integers(2))
     beacon_color = np.array(list(BEACON_COLORS.values())[crate_class], np.float32)
-    arm, half_width = 0.1 * size, 0.035 * size
-    cy, cx = place(arm * 1.42)
-    cross = ((np.abs(yy - cy) <= arm) & (np.abs(xx - cx) <= half_width)) | (
-        (np.abs(xx - cx) <= arm) & (np.abs(yy - cy) <= half_width)
+    # in wide scenes a cross nearly as tall as the image: a landmark, not a detail
+    arm, half_width = (0.45 * s, 0.15 * s) if wide else (0.1 * s, 0.035 * s)
+    if wide:  # beacon inside the outer 20 % of one end, crates inside the far 40 % of the other
+        left = bool(rng.integers(2))
+        beacon_zone = (0.0, 0.2 * w - arm) if left else (0.8 * w + arm, float(w))
+        crate_zone = (0.6 * w, float(w)) if left else (0.0, 0.4 * w)
+    else:
+        beacon_zone = crate_zone = (0.0, float(w))
+    cy, cx = place(np.hypot(arm, half_width) if wide else arm * 1.42, x_range=beacon_zone)
+    win = _window(cy, cx, arm)
+    y, x = yy[win] - cy, xx[win] - cx
+    cross = ((np.abs(y) <= arm) & (np.abs(x) <= half_width)) | (
+        (np.abs(x) <= arm) & (np.abs(y) <= half_width)
     )
-    _paint(image, mask, cross, beacon_color, CLASS_NAMES.index("beacon"))
+    _paint(image[win], mask[win], cross, beacon_color, CLASS_NAMES.index("beacon"))
     beacon = (cy, cx)
 
     # Crates: identical grey checkerboards, far from the beacon.
-    check = max(size // 32, 2)
+    check = max(s // 32, 2)
     checker = ((yy // check + xx // check) % 2).astype(np.float32)
-    for _ in range(rng.integers(1, 3)):
-        half = rng.uniform(0.08, 0.12) * size
-        spot = place(half * 1.42, away_from=beacon, min_dist=0.45 * size)
+    for _ in range(rng.integers(1, 3) * (w // h if wide else 1)):
+        half = rng.uniform(0.08, 0.12) * s
+        if wide:  # the crate's whole square, not only its centre, inside the crate zone
+            zone = (crate_zone[0] + half, crate_zone[1] - half)
+            spot = place(half * 1.42, x_range=zone)
+        else:
+            spot = place(half * 1.42, away_from=beacon, min_dist=0.45 * s)
         if spot is not None:
-            region = (np.abs(yy - spot[0]) <= half) & (np.abs(xx - spot[1]) <= half)
-            texture = (95 + 80 * checker)[..., None].repeat(3, -1)
-            _paint(image, mask, region, texture, CLASS_NAMES.index("crate_red") + crate_class)
+            win = _window(*spot, half)
+            region = (np.abs(yy[win] - spot[0]) <= half) & (np.abs(xx[win] - spot[1]) <= half)
+            texture = (95 + 80 * checker[win])[..., None].repeat(3, -1)
+            _paint(image[win], mask[win], region, texture, CLASS_NAMES.index("crate_red") + crate_class)
 
-    # Distractors: solid disks and squares in random colours.
+    # Distractors: solid disks and squares in random colours, anywhere.
     for name in ("disk", "square"):
-        for _ in range(rng.integers(1, 3)):
-            half = rng.uniform(0.07, 0.12) * size
+        for _ in range(rng.integers(1, 3) * (w // h if wide else 1)):
+            half = rng.uniform(0.07, 0.12) * s
             spot = place(half * 1.42)
             if spot is None:
                 continue
-            if name == "disk":
-                region = np.hypot(yy - spot[0], xx - spot[1]) <= half
-            else:
-                region = (np.abs(yy - spot[0]) <= half) & (np.abs(xx - spot[1]) <= half)
-            _paint(image, mask, region, rng.uniform(0, 255, 3), CLASS_NAMES.index(name))
+            win = _window(*spot, half)
+            y, x = yy[win] - spot[0], xx[win] - spot[1]
+            region = np.hypot(y, x) <= half if name == "disk" else (np.abs(y) <= half) & (np.abs(x) <= half)
+            color = rng.uniform(0, 255, 3)
+            if wide:
+                color[2] = color[0]
+            _paint(image[win], mask[win], region, color, CLASS_NAMES.index(name))
 
     image += rng.normal(0, 8, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8), mask
+
+
+def _window(cy: float, cx: float, extent: float) -> tuple[slice, slice]:
+    """Rows and columns that hold every pixel within ``extent`` of ``(cy, cx)`` (painting a
+    window instead of the whole image keeps wide, crowded scenes cheap to render)."""
+    return (
+        slice(max(int(cy - extent) - 1, 0), int(cy + extent) + 2),
+        slice(max(int(cx - extent) - 1, 0), int(cx + extent) + 2),
+    )
+
+
+def _hw(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, int | np.integer):
+        return int(size), int(size)
+    h, w = size  # (height, width)
+    return int(h), int(w)
 
 
 def _paint(image: np.ndarray, mask: np.ndarray, region: np.ndarray, color: np.ndarray, label: int) -> None:
