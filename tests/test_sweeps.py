@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict, read_write
 
 from attnseg import report
@@ -90,6 +92,23 @@ def test_ablation_sweeps_every_attention_head_over_three_seeds() -> None:
         pytest.skip(f"heads not in conf/head yet: {missing}")
     for head in ["fcn", *ATTENTION_HEADS]:
         _compose("experiment=synthetic_ablation", f"head={head}")
+
+
+def test_ablation_fcn_baseline_cannot_see_the_beacon_from_any_crate() -> None:
+    # The ablation is only a test of long-range context if the baseline's receptive field is
+    # narrower than the dataset's beacon-to-crate gap (0.4 x width, checked in test_data.py).
+    cfg = _compose("experiment=synthetic_ablation", "head=fcn")
+    height, width = cfg.dataset.train.image_size
+    net = instantiate(cfg.model.net).eval()
+    for m in net.modules():  # timm zero-inits the last BN of each block, hiding its conv path
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.ones_(m.weight)
+    x = torch.randn(1, 3, height, 4 * width, requires_grad=True)
+    centre = 2 * width
+    net(x)["out"][0, :, height // 2, centre].sum().backward()
+    seen = torch.nonzero(x.grad.abs().sum((0, 1, 2))).flatten()
+    reach = max(centre - seen.min().item(), seen.max().item() - centre)
+    assert 32 < reach < 0.4 * width, f"FCN sees {reach} px sideways; the beacon is >= {0.4 * width} px away"
 
 
 @pytest.mark.parametrize("head", ["ccnet", "danet", "nonlocal"])
