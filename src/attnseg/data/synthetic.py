@@ -81,9 +81,7 @@ class SyntheticSegmentation(Dataset):
         return make_sample(torch.from_numpy(image).permute(2, 0, 1), torch.from_numpy(mask), self.transforms)
 
 
-def render_scene(
-    rng: np.random.Generator, size: int | tuple[int, int] | Sequence[int]
-) -> tuple[np.ndarray, np.ndarray]:
+def render_scene(rng: np.random.Generator, size: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Draw one scene: returns an RGB uint8 image (H, W, 3) and its label map (H, W).
 
     ``size`` is the side of a square scene or its ``(height, width)``. Objects scale with the
@@ -140,7 +138,7 @@ def render_scene(
         beacon_zone = (0.0, 0.2 * w - arm) if left else (0.8 * w + arm, float(w))
         crate_zone = (0.6 * w, float(w)) if left else (0.0, 0.4 * w)
     else:
-        beacon_zone = crate_zone = (0.0, float(w))
+        beacon_zone = (0.0, float(w))
     cy, cx = place(np.hypot(arm, half_width) if wide else arm * 1.42, x_range=beacon_zone)
     win = _window(cy, cx, arm)
     y, x = yy[win] - cy, xx[win] - cx
