@@ -1,15 +1,6 @@
-"""Evaluate a checkpoint: ``python eval.py ckpt_path=<ckpt> [dataset=...]`` (see conf/eval.yaml)."""
+"""`python eval.py ...` is `attnseg-eval ...`: see conf/eval.yaml and `attnseg-eval --help`."""
 
-import hydra
-from omegaconf import DictConfig
-
-from attnseg.evaluate import run
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
-def main(cfg: DictConfig) -> float:
-    return run(cfg)
-
+from attnseg.tasks.evaluate import main
 
 if __name__ == "__main__":
     main()

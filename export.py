@@ -1,15 +1,6 @@
-"""Export a checkpoint to ONNX: ``python export.py ckpt_path=<ckpt>`` (see conf/export.yaml)."""
+"""`python export.py ...` is `attnseg-export ...`: see conf/export.yaml and `attnseg-export --help`."""
 
-import hydra
-from omegaconf import DictConfig
-
-from attnseg.export import run
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="export")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
-
+from attnseg.tasks.export import main
 
 if __name__ == "__main__":
     main()

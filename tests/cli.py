@@ -9,9 +9,9 @@ import sys
 
 from tests.conftest import ROOT
 
-# Registers the failed-job marker and DDP-in-multirun handling (attnseg.sweep); `++` keeps the
+# Registers the failed-job marker and DDP-in-multirun handling (attnseg.training.sweep); `++` keeps the
 # override valid once conf/hydra/default.yaml lists the callback itself.
-SWEEP_CALLBACK = "++hydra.callbacks.sweep._target_=attnseg.sweep.SweepCallback"
+SWEEP_CALLBACK = "++hydra.callbacks.sweep._target_=attnseg.training.sweep.SweepCallback"
 # job directories named by number only: the TINY overrides would make too long a folder name
 NUMBERED_JOBS = "hydra.sweep.subdir=${hydra.job.num}"
 

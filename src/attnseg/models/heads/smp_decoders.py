@@ -67,7 +67,7 @@ class DeepLabV3Head(nn.Module):
     Args:
         in_channels: channels of the last backbone stage.
         num_classes: number of output classes.
-        output_stride: the backbone's output stride (``${backbone.output_stride}``); 8 or 16.
+        output_stride: the backbone's output stride (the segmentor passes it); 8 or 16.
         channels: ASPP width.
         atrous_rates: the three ASPP dilation rates; the paper uses (12, 24, 36) at stride 8 and
             (6, 12, 18) at stride 16.
@@ -103,7 +103,7 @@ class DeepLabV3PlusHead(nn.Module):
     Args:
         in_channels: channels of every backbone stage.
         num_classes: number of output classes.
-        output_stride: the backbone's output stride (``${backbone.output_stride}``); 8 or 16,
+        output_stride: the backbone's output stride (the segmentor passes it); 8 or 16,
             because smp upsamples the ASPP output by a fixed x2 (stride 8) or x4 (stride 16)
             to meet C2.
         channels: ASPP and fusion width.
@@ -111,8 +111,6 @@ class DeepLabV3PlusHead(nn.Module):
         separable: depthwise-separable ASPP and fusion convs (the paper's Xception setting).
         dropout: dropout after the ASPP projection.
     """
-
-    multi_level = True
 
     def __init__(
         self,
@@ -171,7 +169,7 @@ class FPNHead(nn.Module):
     Args:
         in_channels: channels of every backbone stage.
         num_classes: number of output classes.
-        output_stride: the backbone's output stride (``${backbone.output_stride}``); must be 32,
+        output_stride: the backbone's output stride (the segmentor passes it); must be 32,
             because smp's top-down path upsamples x2 between consecutive stages.
         pyramid_channels: width of the top-down pyramid.
         segmentation_channels: width of each level's upsampling branch (a multiple of 32:
@@ -179,8 +177,6 @@ class FPNHead(nn.Module):
         dropout: spatial dropout on the merged pyramid.
         merge_policy: ``add`` or ``cat`` the four upsampled levels.
     """
-
-    multi_level = True
 
     def __init__(
         self,
@@ -220,8 +216,6 @@ class UPerNetHead(nn.Module):
         num_classes: number of output classes.
         channels: width of the pyramid pooling, FPN and fusion convs.
     """
-
-    multi_level = True
 
     def __init__(self, in_channels: Sequence[int], num_classes: int, *, channels: int = 256) -> None:
         super().__init__()

@@ -1,0 +1,1 @@
+"""The Hydra configs, installed with the package as ``attnseg.conf`` (see pyproject.toml)."""

@@ -1,0 +1,1 @@
+"""Inference: checkpoints read back, test-time inference modes, image files, ONNX export."""

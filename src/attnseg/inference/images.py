@@ -1,0 +1,46 @@
+"""Image files in, label maps out: listing, reading and predicting single images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from attnseg.inference.modes import Model, SegmentationInference
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def list_images(path: str | Path) -> list[Path]:
+    """The image itself, or the images of a folder (not recursive), sorted by name."""
+    path = Path(path).expanduser()
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"input: no such file or folder {str(path)!r}; expected an image or a folder")
+    images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise FileNotFoundError(f"input: folder {str(path)!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
+    return images
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3); a clear error when it cannot be decoded."""
+    try:
+        with Image.open(path) as image:
+            return np.array(image.convert("RGB"))  # a writable copy
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise ValueError(
+            f"input: cannot read {str(path)!r} as an image ({err}); expected an image file "
+            f"({', '.join(IMAGE_SUFFIXES)})"
+        ) from err
+
+
+def predict_image(
+    model: Model, inference: SegmentationInference, image: np.ndarray, device: torch.device
+) -> np.ndarray:
+    """Label map (H, W) uint8 of an RGB uint8 image (H, W, 3)."""
+    x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float().div(255).to(device)  # (1, 3, H, W)
+    return inference.predict(model, x)[0].to(torch.uint8).cpu().numpy()

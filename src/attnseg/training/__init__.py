@@ -1,0 +1,1 @@
+"""Training: the LightningModule, losses, metrics, callbacks, loggers, the sweep callback."""

@@ -1,0 +1,7 @@
+"""Lightning callbacks of a training run (one per file); ``conf/callbacks/`` picks them."""
+
+from attnseg.training.callbacks.gamma import LogAttentionGamma
+from attnseg.training.callbacks.predictions import LogValPredictions
+from attnseg.training.callbacks.throughput import TrainThroughput
+
+__all__ = ["LogAttentionGamma", "LogValPredictions", "TrainThroughput"]

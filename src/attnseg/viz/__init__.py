@@ -1,0 +1,1 @@
+"""Pictures with PIL and numpy only: masks, heat-maps, attention grids, confusion matrices."""
