@@ -29,7 +29,7 @@ install: $(RUNTIME_STAMP) ## Create .venv and install the project into it
 install-dev: $(DEV_STAMP) ## Install the project with the dev extra (pytest, ruff)
 
 train: $(RUNTIME_STAMP) ## Train the default model on the bundled synthetic dataset (ARGS="head=ccnet ...")
-	$(BIN)/python train.py $(ARGS)
+	$(BIN)/attnseg-train $(ARGS)
 
 test: $(DEV_STAMP) ## Run the test suite (all but the multi-process end-to-end tests)
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
@@ -48,8 +48,8 @@ format: $(DEV_STAMP) ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix src tests *.py
 	$(BIN)/ruff format src tests *.py
 
-clean: ## Remove run outputs and caches (keeps .venv)
-	rm -rf logs outputs multirun .pytest_cache .ruff_cache
+clean: ## Remove run outputs, build files and caches (keeps .venv)
+	rm -rf logs outputs multirun build dist .pytest_cache .ruff_cache
 
 bench: $(RUNTIME_STAMP) ## Benchmark the attention modules (time, memory, FLOPs) against naive versions
-	$(BIN)/python -m attnseg.bench $(ARGS)
+	$(BIN)/attnseg-bench $(ARGS)

@@ -120,7 +120,7 @@ def test_cityscapes_presets_follow_the_paper_recipe(head: str, depth: str) -> No
     cfg = _compose(f"experiment=cityscapes_{head}_{depth}")
     assert cfg.backbone.name == {"r50": "resnet50d", "r101": "resnet101d"}[depth]
     assert cfg.hydra.runtime.choices.head == head
-    assert cfg.dataset.train.transforms.transforms[1].size == [769, 769]
+    assert cfg.dataset.train.transforms.crop_size == [769, 769]
     assert cfg.dataset.batch_size * cfg.trainer.devices == 8
     assert cfg.trainer.max_steps == 60000 and cfg.trainer.sync_batchnorm
     assert cfg.optimizer.lr == 0.01 and cfg.loss.ohem_thresh == 0.7

@@ -6,7 +6,8 @@ import pytest
 
 from attnseg.models import Segmentor, TimmBackbone
 from attnseg.models.heads import FCNHead
-from attnseg.tools.model_cost import head_cost, main
+from attnseg.tools.cost import head_cost
+from attnseg.tools.model_cost import main
 
 
 def test_head_cost_counts_a_linear_classifier_exactly() -> None:

@@ -13,7 +13,7 @@ has yet to finish (all of them for a new study), so that re-running an interrupt
 ``${target_name:<dotted path>}``: the last component of a ``_target_`` (``CCHead`` for
 ``attnseg.models.heads.CCHead``), for run names.
 
-``${launch_dir:}``: the directory ``train.py`` was started from (Hydra's ``runtime.cwd``). Unlike
+``${launch_dir:}``: the directory the command was started from (Hydra's ``runtime.cwd``). Unlike
 ``${hydra:runtime.cwd}`` it also resolves before Hydra sets its config, which is when a multirun
 instantiates its launcher (submitit resolves ``hydra.sweep.dir`` right then).
 

@@ -120,3 +120,34 @@ class PhotometricDistortion(v2.Transform):
         x = x.clamp_(0, unit)
         out = x.round_().to(torch.uint8) if inpt.dtype == torch.uint8 else x.to(inpt.dtype)
         return tv_tensors.wrap(out, like=inpt)
+
+
+class TrainAugmentation(v2.Compose):
+    """The training augmentation of the segmentation benchmarks (PSPNet, DANet, CCNet, mmsegmentation).
+
+    :class:`RandomScale` by a ratio in ``ratio_range``, :func:`random_crop` of ``crop_size``
+    (padding the mask with ``ignore_index``), a horizontal flip, then ``photometric`` (e.g.
+    :class:`PhotometricDistortion`, or ``None`` for none). Every real-data config uses it, so
+    the pipeline is written once and a dataset config only states its crop.
+
+    Args:
+        crop_size: ``(h, w)`` of the training crop, or one int for a square.
+        ignore_index: label of the padded mask pixels.
+        ratio_range: smallest and largest rescale ratio.
+        flip: random horizontal flip (p = 0.5).
+        photometric: colour transform of the image, applied last; ``None`` for none.
+    """
+
+    def __init__(
+        self,
+        crop_size: int | Sequence[int],
+        *,
+        ignore_index: int = 255,
+        ratio_range: Sequence[float] = (0.5, 2.0),
+        flip: bool = True,
+        photometric: v2.Transform | None = None,
+    ) -> None:
+        steps = [RandomScale(ratio_range), random_crop(crop_size, ignore_index)]
+        steps += [v2.RandomHorizontalFlip()] if flip else []
+        steps += [photometric] if photometric is not None else []
+        super().__init__(steps)

@@ -35,8 +35,8 @@ def head_costs(row: Row, size: int, device: str) -> dict[str, float]:
     import torch
     from hydra.utils import instantiate
 
+    from attnseg.tools.cost import head_cost
     from attnseg.tools.memory import peak_training_memory
-    from attnseg.tools.model_cost import head_cost
 
     # a successful run's config is fully resolved (config.yaml); a failed one may not be
     config = next((r.config for r in sorted(row.runs, key=lambda r: not r.ok) if r.config), None)
