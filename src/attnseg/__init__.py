@@ -8,8 +8,12 @@ The folders are the layers, each importing only from the ones listed before it:
 - ``viz``: pictures (masks, overlays, heat-maps, attention grids, confusion matrices);
 - ``training``: the LightningModule, losses, metrics, callbacks, loggers, the sweep callback;
 - ``inference``: checkpoints, test-time inference modes, image files, ONNX;
-- ``tasks``: the commands (train, evaluate, predict, export, attention maps), each a function of a config;
+- ``tasks``: the commands (train, evaluate, predict, export, attention maps, explorer), each a
+  function of a config;
 - ``tools``: benchmarks, model cost, the memory meter, sweep reports, loader throughput.
+
+``tasks`` and ``tools`` are peers at the top: neither imports the other, and no command imports
+another command.
 
 ``tests/test_layers.py`` fails on an import that points the other way.
 """

@@ -1,4 +1,5 @@
-"""eval.py: every inference mode against a confusion matrix computed here, W&B, the CLI, bad input."""
+"""evaluate(cfg): every inference mode against a confusion matrix computed here, W&B, the CLI, bad
+input. The inference layer it uses: tests/inference/."""
 
 from __future__ import annotations
 
@@ -11,32 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 import attnseg.tasks.evaluate as evaluate_module
 from attnseg.inference.checkpoint import build_model, load_checkpoint, run_config
-from attnseg.inference.modes import SegmentationInference
 from attnseg.tasks.evaluate import evaluate, predict_batches
-from attnseg.tasks.train import train
-from tests.conftest import ROOT, TINY, compose_config
+from tests.checkpoints import train_tiny
+from tests.conftest import ROOT, compose_config
 
 MODES = {
     "whole": [],
     "slide": ["inference.crop_size=[48,40]", "inference.stride=[16,24]"],
     "ms_flip_slide": ["inference.scales=[0.75,1.0]", "inference.flip=true", "inference.crop_size=[64,48]"],
 }
-
-
-def train_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Checkpoint of a tiny FCN model trained for one epoch; trained once per test session."""
-    run_dir = tmp_path_factory.getbasetemp() / "tiny_run"
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
-    if not ckpt.is_file():
-        train(compose_config([*TINY, "head=fcn", "logger=none", "test=false"], run_dir))
-        GlobalHydra.instance().clear()
-    return ckpt
 
 
 @pytest.fixture(scope="module")
@@ -113,39 +102,6 @@ def test_eval_metrics_equal_a_direct_confusion_matrix(
     assert (tmp_path / "confusion_matrix.png").is_file()
 
 
-def test_sliding_window_covering_the_image_equals_whole_image(tiny_ckpt: Path) -> None:
-    checkpoint = load_checkpoint(tiny_ckpt)
-    model = build_model(run_config(checkpoint), checkpoint, tiny_ckpt)
-    images = torch.rand(2, 3, 64, 56, generator=torch.Generator().manual_seed(0))
-    whole = SegmentationInference()(model, images)
-    for crop in ([64, 56], [80, 80]):
-        assert torch.equal(SegmentationInference(crop_size=crop)(model, images), whole)
-
-
-def test_overlapping_windows_are_averaged() -> None:
-    # a per-pixel model sees no context, so any window layout must reproduce the whole image
-    def pixelwise(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x, -x], dim=1)
-
-    images = torch.rand(1, 3, 50, 70)
-    slid = SegmentationInference(crop_size=[32, 24], stride=[9, 7])(pixelwise, images)
-    torch.testing.assert_close(slid, pixelwise(images))
-
-
-def test_flip_tta_is_flip_consistent(tiny_ckpt: Path) -> None:
-    checkpoint = load_checkpoint(tiny_ckpt)
-    model = build_model(run_config(checkpoint), checkpoint, tiny_ckpt)
-    tta = SegmentationInference(flip=True)
-    half = torch.rand(1, 3, 40, 20, generator=torch.Generator().manual_seed(1))
-    symmetric = torch.cat([half, half.flip(-1)], dim=-1)  # (1, 3, 40, 40), equal to its mirror image
-    scores = tta(model, symmetric)
-    torch.testing.assert_close(scores, scores.flip(-1), rtol=0, atol=1e-6)
-    assert torch.equal(tta.predict(model, symmetric), tta.predict(model, symmetric).flip(-1))
-    # on any image, flip-TTA of the mirror image is the mirror image of flip-TTA
-    image = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(2))
-    torch.testing.assert_close(tta(model, image.flip(-1)), tta(model, image).flip(-1), rtol=0, atol=1e-6)
-
-
 @pytest.mark.slow  # a CLI subprocess: `make test-slow`
 def test_cli_eval_py_prints_the_table_and_writes_results_and_wandb_run(
     tiny_ckpt: Path, tmp_path: Path
@@ -171,24 +127,6 @@ def test_cli_eval_py_prints_the_table_and_writes_results_and_wandb_run(
     assert json.loads(table.read_text())["columns"] == ["class", "iou", "acc", "pixels"]
     (events,) = run.glob("*.wandb")  # the offline event log that `wandb sync` uploads
     assert all(key in events.read_bytes() for key in (b"val/miou", b"val/macc", b"val/iou_disk"))
-
-
-def test_missing_checkpoint_is_named(tmp_path: Path) -> None:
-    with pytest.raises(
-        FileNotFoundError, match=r"ckpt_path: no such file '.*nope\.ckpt'; expected a checkpoint"
-    ):
-        evaluate(eval_cfg(tmp_path / "nope.ckpt", tmp_path))
-
-
-def test_corrupt_checkpoint_is_named(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.ckpt"
-    bad.write_bytes(b"this is not a checkpoint")
-    with pytest.raises(ValueError, match=r"ckpt_path: '.*bad\.ckpt' is not a readable PyTorch checkpoint"):
-        evaluate(eval_cfg(bad, tmp_path))
-    other = tmp_path / "other.ckpt"
-    torch.save({"state_dict": {}}, other)
-    with pytest.raises(ValueError, match=r"'.*other\.ckpt' has no 'state_dict' and 'attnseg_config' entries"):
-        evaluate(eval_cfg(other, tmp_path))
 
 
 def test_checkpoint_for_other_classes_is_rejected(tiny_ckpt: Path, tmp_path: Path) -> None:

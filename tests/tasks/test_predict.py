@@ -17,8 +17,8 @@ from attnseg.inference.checkpoint import build_model, load_checkpoint, run_confi
 from attnseg.inference.modes import SegmentationInference
 from attnseg.tasks.predict import predict
 from attnseg.viz.masks import blend, colorize
+from tests.checkpoints import train_tiny
 from tests.conftest import ROOT, compose_config
-from tests.tasks.test_evaluate import train_tiny
 
 PALETTE = [[0, 0, 0], [230, 159, 0], [0, 158, 115], [240, 228, 66], [213, 94, 0], [0, 114, 178]]
 

@@ -12,7 +12,7 @@ import yaml
 
 from attnseg.tools.loader_throughput import main as throughput
 from tests.conftest import ROOT
-from tests.data.test_datasets import make_ade20k, make_cityscapes, make_folder, make_voc
+from tests.data.layouts import make_ade20k, make_cityscapes, make_folder, make_voc
 
 BUILDERS = {"cityscapes": make_cityscapes, "voc": make_voc, "ade20k": make_ade20k, "folder": make_folder}
 # a seconds-long run: tiny backbone, 32 px crops of images resized to a 32 px shorter side
@@ -23,7 +23,7 @@ SMALL = [
     "dataset.num_workers=0",
     "dataset.pin_memory=false",
     "dataset.train.image_size=32",
-    "dataset.train.transforms.transforms.1.size=[32,32]",
+    "dataset.train.transforms.crop_size=[32,32]",
     "trainer.max_epochs=1",
     "trainer.accelerator=cpu",
     "trainer.log_every_n_steps=1",
