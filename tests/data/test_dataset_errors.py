@@ -15,13 +15,13 @@ from attnseg.data import ADE20K, Cityscapes, FolderSegmentation, PascalVOC
 from attnseg.data.files import SegmentationFiles
 from attnseg.data.voc import voc_colormap
 from attnseg.tasks.train import train
-from tests.data.test_datasets import FOLDER_RGB, H, W, make_ade20k, make_cityscapes, make_folder, make_voc, save
+from tests.data.layouts import FOLDER_RGB, H, W, make_ade20k, make_cityscapes, make_folder, make_voc, save
 
 
 @dataclass
 class Layout:
     build: Callable[[Path], Path]
-    open: Callable[[Path], SegmentationFiles]
+    open: Callable[..., SegmentationFiles]  # (root, **options of the dataset class)
     image: str  # first sample of the train split, relative to the root
     mask: str
     bad_value: int  # a raw mask value that is neither a class nor ignored
@@ -41,7 +41,7 @@ VOC_FLAT = [v for color in voc_colormap(256) for v in color]
 LAYOUTS = {
     "cityscapes": Layout(
         make_cityscapes,
-        lambda root: Cityscapes(root, "train"),
+        lambda root, **options: Cityscapes(root, "train", **options),
         "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png",
         "gtFine/train/aachen/aachen_000000_000019_gtFine_labelIds.png",
         34,
@@ -49,7 +49,7 @@ LAYOUTS = {
     ),
     "voc": Layout(
         make_voc,
-        lambda root: PascalVOC(root, "train"),
+        lambda root, **options: PascalVOC(root, "train", **options),
         "VOCdevkit/VOC2012/JPEGImages/2007_000032.jpg",
         "VOCdevkit/VOC2012/SegmentationClass/2007_000032.png",
         21,
@@ -57,7 +57,7 @@ LAYOUTS = {
     ),
     "ade20k": Layout(
         make_ade20k,
-        lambda root: ADE20K(root, "training"),
+        lambda root, **options: ADE20K(root, "training", **options),
         "ADEChallengeData2016/images/training/ADE_train_00000000.jpg",
         "ADEChallengeData2016/annotations/training/ADE_train_00000000.png",
         151,
@@ -65,7 +65,7 @@ LAYOUTS = {
     ),
     "folder": Layout(
         make_folder,
-        lambda root: FolderSegmentation(root, "train", num_classes=3),
+        lambda root, **options: FolderSegmentation(root, "train", num_classes=3, **options),
         "images/train/img_0.jpg",
         "masks/train/img_0.png",
         3,
@@ -73,6 +73,12 @@ LAYOUTS = {
     ),
 }
 NAMES = list(LAYOUTS)
+# the config overrides of the folder tree's classes (its index masks hold 0..2 and 255)
+FOLDER_CLASSES = [
+    "dataset.num_classes=3",
+    "dataset.class_names=[a,b,c]",
+    "dataset.palette=[[0,0,0],[1,1,1],[2,2,2]]",
+]
 
 
 def write_mask(layout: Layout, root: Path, values: np.ndarray) -> Path:
@@ -141,7 +147,8 @@ def test_mask_value_neither_class_nor_ignore(tmp_path: Path, name: str) -> None:
     layout = LAYOUTS[name]
     root = layout.build(tmp_path)
     write_mask(layout, root, np.full((H, W), layout.bad_value))
-    dataset = layout.open(root)  # values are checked per sample, when it is read
+    # with no scan at start (test_mask_checks.py), each sample still checks its values when read
+    dataset = layout.open(root, scan_masks=0)
     dataset[1]
     message = (
         f"{root / layout.mask}: mask value(s) [{layout.bad_value}] are neither a class nor the ignore index"
@@ -186,10 +193,11 @@ def test_folder_mask_format_mismatch(tmp_path: Path) -> None:
 def test_folder_unknown_colour(tmp_path: Path) -> None:
     mask = make_folder(tmp_path, "rgb") / "masks/train/img_2.png"
     save(mask, np.full((H, W, 3), (1, 2, 3), np.uint8))
-    dataset = FolderSegmentation(tmp_path, "train", **FOLDER_RGB)
-    with pytest.raises(
-        ValueError, match=rf"{re.escape(str(mask))}: colour\(s\) \[\[1, 2, 3\]\] are not in dataset.palette"
-    ):
+    message = rf"{re.escape(str(mask))}: colour\(s\) \[\[1, 2, 3\]\] are not in dataset.palette"
+    with pytest.raises(ValueError, match=message):  # found by the mask scan at construction
+        FolderSegmentation(tmp_path, "train", **FOLDER_RGB)
+    dataset = FolderSegmentation(tmp_path, "train", **FOLDER_RGB, scan_masks=0)
+    with pytest.raises(ValueError, match=message):  # and by the sample itself when read
         dataset[2]
 
 
@@ -216,5 +224,27 @@ def test_voc_listed_id_without_files(tmp_path: Path) -> None:
 def test_bad_root_fails_before_training(make_cfg, tmp_path: Path) -> None:
     cfg = make_cfg("dataset=folder", f"dataset.root={tmp_path / 'missing'}", "logger=csv", tiny=False)
     with pytest.raises(InstantiationException, match=r"folder: dataset.root=.*missing does not exist"):
+        train(cfg)
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "csv").exists()
+
+
+def test_out_of_range_mask_fails_before_training(make_cfg, tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "data", counts={"train": 8, "val": 4})
+    mask = save(root / "masks/train/img_5.png", np.full((H, W), 7, np.uint8))
+    cfg = make_cfg("dataset=folder", f"dataset.root={root}", *FOLDER_CLASSES, "logger=csv")
+    message = f"{mask}: mask value(s) [7] are neither a class nor the ignore index"
+    with pytest.raises(InstantiationException, match=re.escape(message)):
+        train(cfg)
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "csv").exists()
+
+
+def test_train_split_smaller_than_a_batch_fails_before_training(make_cfg, tmp_path: Path) -> None:
+    root = make_cityscapes(tmp_path / "data", {"train": 4, "val": 2})
+    cfg = make_cfg(
+        "dataset=cityscapes", f"dataset.root={root}", "dataset.batch_size=8", "logger=csv", tiny=False
+    )
+    with pytest.raises(
+        InstantiationException, match=r"dataset.batch_size=8 .* the train split has 4 samples"
+    ):
         train(cfg)
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "csv").exists()

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attnseg.data.files import SegmentationFiles, label_lut, pair_files, require_layout
+from attnseg.data.files import (
+    SCAN_MASKS,
+    SegmentationFiles,
+    label_lut,
+    list_files,
+    pair_files,
+    require_layout,
+)
 from attnseg.data.transforms import Transform
 
 NUM_CLASSES, IGNORE = 150, 255
@@ -34,6 +41,8 @@ class ADE20K(SegmentationFiles):
         image_size: shorter side images are resized to on load; ``None`` keeps the files' size.
         num_samples: only the first ``num_samples`` images (sorted by name); ``None``: all.
         transforms: joint image/mask transforms (torchvision ``transforms.v2``).
+        scan_masks: masks decoded at construction, spread over the split, to find a value that is
+            neither a class nor ignored before training; ``None``: every mask; 0: none.
     """
 
     def __init__(
@@ -44,16 +53,17 @@ class ADE20K(SegmentationFiles):
         image_size: int | None = None,
         num_samples: int | None = None,
         transforms: Transform | None = None,
+        scan_masks: int | None = SCAN_MASKS,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"ADE20K: split must be one of {SPLITS}, got {split!r}")
         expected = [f"ADEChallengeData2016/images/{split}", f"ADEChallengeData2016/annotations/{split}"]
         ade = require_layout(root, "ADE20K", expected, HOW_TO_GET) / "ADEChallengeData2016"
         image_dir, mask_dir = ade / "images" / split, ade / "annotations" / split
-        images = {p.stem: p for p in sorted(image_dir.glob("*.jpg"))}
+        images = {p.stem: p for p in list_files(image_dir, depth=0) if p.suffix == ".jpg"}
         if not images:
             raise ValueError(f"ADE20K: no *.jpg files in {image_dir}: the split is empty")
-        masks = {p.stem: p for p in sorted(mask_dir.glob("*.png"))}
+        masks = {p.stem: p for p in list_files(mask_dir, depth=0) if p.suffix == ".png"}
         pairs = pair_files(images, masks, f"ADE20K {split} ({image_dir} vs {mask_dir})")
         super().__init__(
             pairs,
@@ -61,5 +71,6 @@ class ADE20K(SegmentationFiles):
             image_size=image_size,
             num_samples=num_samples,
             transforms=transforms,
+            scan_masks=scan_masks,
             name=f"ADE20K {split}",
         )

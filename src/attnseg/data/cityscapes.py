@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from attnseg.data.files import (
+    SCAN_MASKS,
     SegmentationFiles,
     identity_lut,
     label_lut,
+    list_files,
     load,
     map_labels,
     pair_files,
@@ -31,6 +33,8 @@ IGNORE = 255
 TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10}
 TRAIN_IDS |= {24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
 LABEL_ID_LUT = label_lut({label_id: TRAIN_IDS.get(label_id, IGNORE) for label_id in range(34)})
+# train id -> label id: what the benchmark's evaluator and test server read back (the inverse)
+LABEL_IDS = {train_id: label_id for label_id, train_id in TRAIN_IDS.items()}
 TRAIN_ID_LUT = identity_lut(19, IGNORE)
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIX, LABEL_IDS_SUFFIX = "_leftImg8bit.png", "_gtFine_labelIds.png"
@@ -51,6 +55,8 @@ class Cityscapes(SegmentationFiles):
         image_size: shorter side images are resized to on load; ``None`` keeps 1024x2048.
         num_samples: only the first ``num_samples`` images (sorted by name); ``None``: all.
         transforms: joint image/mask transforms (torchvision ``transforms.v2``).
+        scan_masks: masks decoded at construction, spread over the split, to find a value that is
+            neither a class nor ignored before training; ``None``: every mask; 0: none.
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class Cityscapes(SegmentationFiles):
         image_size: int | None = None,
         num_samples: int | None = None,
         transforms: Transform | None = None,
+        scan_masks: int | None = SCAN_MASKS,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"Cityscapes: split must be one of {SPLITS}, got {split!r}")
@@ -81,6 +88,7 @@ class Cityscapes(SegmentationFiles):
             image_size=image_size,
             num_samples=num_samples,
             transforms=transforms,
+            scan_masks=scan_masks,
             name=f"Cityscapes {split}",
         )
 
@@ -90,5 +98,6 @@ class Cityscapes(SegmentationFiles):
 
 
 def _by_frame(folder: Path, suffix: str) -> dict[str, Path]:
-    """``{"<city>/<city>_<seq>_<frame>": path}`` of the files ending in ``suffix``."""
-    return {f"{p.parent.name}/{p.name[: -len(suffix)]}": p for p in sorted(folder.glob(f"*/*{suffix}"))}
+    """``{"<city>/<city>_<seq>_<frame>": path}`` of the files ending in ``suffix`` (cities may be symlinks)."""
+    found = (p for p in list_files(folder, depth=1) if p.name.endswith(suffix))
+    return {f"{p.parent.name}/{p.name[: -len(suffix)]}": p for p in found}

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
+
+from attnseg.data.sampling import EpochSampler, SeededSamples
 
 
 class SegDataModule(L.LightningDataModule):
@@ -23,7 +26,7 @@ class SegDataModule(L.LightningDataModule):
         class_names: one name per class.
         palette: one RGB colour per class, for visualisation.
         ignore_index: label value excluded from loss and metrics.
-        batch_size: training batch size (per device).
+        batch_size: training batch size (per device); the train split must fill one batch at least.
         val_batch_size: evaluation batch size; ``None`` uses ``batch_size``.
         num_workers: DataLoader worker processes.
         pin_memory: pin host memory for faster host-to-GPU copies.
@@ -56,6 +59,14 @@ class SegDataModule(L.LightningDataModule):
         for split, ds in (("train", train), ("val", val), ("test", test)):
             if ds is not None and len(ds) == 0:
                 raise ValueError(f"dataset.{split}: the {split} split has no samples")
+        if len(train) < batch_size:
+            # the train loader drops an incomplete last batch: fit would run no step and stop
+            raise ValueError(
+                f"dataset.batch_size={batch_size} but the train split has {len(train)} samples: the "
+                "training loader drops an incomplete batch, so not one training step would run; "
+                f"lower dataset.batch_size to at most {len(train)}, or train on more samples "
+                "(dataset.train.num_samples, dataset.root)"
+            )
         self.train_set, self.val_set, self.test_set = train, val, test if test is not None else val
         self.num_classes = num_classes
         self.class_names = list(class_names)
@@ -67,6 +78,10 @@ class SegDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.root = root
+        # the run's seed (`seed_everything` ran before the datamodule is built): the train order
+        # and augmentation derive from it, see attnseg.data.sampling
+        self.seed = torch.initial_seed()
+        self._resume_batches = 0
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(
@@ -80,7 +95,32 @@ class SegDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
+        """Shuffled batches whose order and augmentation are a function of (run seed, epoch)."""
+        sampler = EpochSampler(len(self.train_set), seed=self.seed)
+        sampler.skip(self._resume_batches * self.batch_size)
+        self._resume_batches = 0
+        return DataLoader(
+            SeededSamples(self.train_set),
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=True,  # BatchNorm needs >1 sample
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            # worker seeds come from here, not from the process's RNG (kept for the model)
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def state_dict(self) -> dict[str, int]:
+        """Saved in checkpoints: how many batches of the current epoch were trained."""
+        loop = self.trainer.fit_loop if self.trainer is not None else None
+        done = loop.epoch_loop.batch_progress.current.completed if loop is not None else 0
+        total = self.trainer.num_training_batches if loop is not None else 0
+        return {"train_batches_done": done if 0 < done < total else 0}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """A checkpoint saved mid-epoch: the next train loader leaves those batches out."""
+        self._resume_batches = int(state.get("train_batches_done", 0))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.val_batch_size, shuffle=False)

@@ -1,14 +1,18 @@
 """Image/mask pairs on disk: the part every real dataset shares.
 
-A dataset class only finds its pairs and says how raw mask values map to class ids (a lookup
-table); :class:`SegmentationFiles` does the rest, strictly. At construction it checks that the
-split is not empty and reads every file's header (PIL reads only the header, not the pixels):
-unreadable files and image/mask size mismatches fail before training. Each sample then checks
-its own mask values, naming the file. Nothing is ever dropped or relabelled silently.
+A dataset class only finds its pairs (:func:`list_files` follows directory symlinks) and says how
+raw mask values map to class ids (a lookup table); :class:`SegmentationFiles` does the rest,
+strictly. At construction it checks that the split is not empty and reads every file's header
+(PIL reads only the header, not the pixels): unreadable files, image/mask size mismatches and
+masks stored in a lossy format (told by the header, not the file name) fail before training. It
+then decodes ``scan_masks`` masks spread over the split (all of them on request), so a value that
+is neither a class nor ignored fails before training too; each sample still checks its own mask
+values when read, naming the file. Nothing is ever dropped or relabelled silently.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,6 +27,10 @@ from attnseg.data.transforms import Transform, make_sample
 Pair = tuple[Path, Path]
 INVALID = -1  # lookup-table entry of a raw mask value that is neither a class nor ignored
 INDEX_MODES = ("L", "P")  # 8-bit single-channel masks; "P" values are palette indices
+# formats that store pixels exactly; a JPEG's artefacts would be read as (valid!) class ids
+LOSSLESS = ("PNG", "BMP", "TIFF", "GIF", "lossless WebP")
+LOSSY_TIFF = ("jpeg", "tiff_jpeg", "webp")  # TIFF compressions that alter pixel values
+SCAN_MASKS = 64  # masks decoded at construction by default, spread over the split
 
 
 def label_lut(mapping: Mapping[int, int]) -> np.ndarray:
@@ -55,6 +63,35 @@ def require_layout(root: str | Path, name: str, expected: Sequence[str], how_to_
     return root
 
 
+def list_files(folder: Path, depth: int | None = None) -> list[Path]:
+    """Every file under ``folder`` (sorted), following directory symlinks: a symlinked sub-folder
+    counts like a real one. Each real directory is read once (tracked by its resolved path), so a
+    symlink cycle (``a/loop -> ..``) ends, and a folder linked twice lists its files once.
+    ``depth``: only files that many folders down (0: in ``folder`` itself); ``None``: any depth.
+    A broken symlink or an unreadable folder is an error naming it."""
+
+    def fail(err: OSError) -> None:
+        raise err
+
+    found, seen = [], set()
+    for current, dirs, files in os.walk(folder, onerror=fail, followlinks=True):
+        here = Path(current)
+        level = len(here.relative_to(folder).parts)
+        real = os.path.realpath(here)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        # sorted: the first path to a real directory is the one kept
+        dirs[:] = sorted(dirs) if depth is None or level < depth else []
+        for name in files if depth is None or level == depth else ():
+            path = here / name
+            if path.is_symlink() and not path.exists():
+                raise FileNotFoundError(f"{path}: broken symlink to {os.readlink(path)}")
+            found.append(path)
+    return sorted(found)
+
+
 def pair_files(images: Mapping[str, Path], masks: Mapping[str, Path], where: str) -> list[Pair]:
     """Pair images and masks by key; an image without a mask or a mask without an image is an error."""
     for lonely, other, kind in ((images, masks, "image"), (masks, images, "mask")):
@@ -66,13 +103,36 @@ def pair_files(images: Mapping[str, Path], masks: Mapping[str, Path], where: str
     return [(images[k], masks[k]) for k in sorted(images)]
 
 
-def header(path: Path) -> tuple[tuple[int, int], str]:
-    """(width, height) and PIL mode from the file header, or an error naming the file."""
+def header(path: Path) -> tuple[tuple[int, int], str, str]:
+    """(width, height), PIL mode and real format (:func:`real_format`) from the file header, or an
+    error naming the file."""
     try:
         with Image.open(path) as img:
-            return img.size, img.mode
+            return img.size, img.mode, real_format(img, path)
     except (UnidentifiedImageError, OSError) as err:
         raise ValueError(f"cannot read {path}: {err}. Expected a readable image file") from err
+
+
+def real_format(img: Image.Image, path: Path) -> str:
+    """The format the header declares, whatever the file name says: ``PNG``, ``JPEG``, ...; TIFF and
+    WebP name their compression when it is lossy (``TIFF with JPEG compression``, ``lossy WebP``)."""
+    if img.format == "TIFF" and img.info.get("compression") in LOSSY_TIFF:
+        return f"TIFF with {img.info['compression'].removeprefix('tiff_').upper()} compression"
+    if img.format == "WEBP":
+        return "lossless WebP" if _webp_codec(path) == b"VP8L" else "lossy WebP"
+    return img.format or "unknown"
+
+
+def _webp_codec(path: Path) -> bytes:
+    """The RIFF chunk holding a WebP's pixels: ``VP8L`` lossless, ``VP8 `` lossy (b"" if none found)."""
+    with open(path, "rb") as f:
+        f.seek(12)  # "RIFF" <size> "WEBP", then chunks: <fourcc> <size, little-endian> <data>
+        while len(chunk := f.read(8)) == 8:
+            if chunk[:4] in (b"VP8 ", b"VP8L"):
+                return chunk[:4]
+            size = int.from_bytes(chunk[4:], "little")
+            f.seek(size + size % 2, os.SEEK_CUR)
+    return b""
 
 
 def load(path: Path, mode: str | None = None) -> np.ndarray:
@@ -96,6 +156,8 @@ class SegmentationFiles(Dataset):
         num_samples: if set, only the first ``num_samples`` pairs (in sorted order); for quick runs.
         transforms: joint image/mask transforms (torchvision ``transforms.v2``).
         name: dataset name used in messages.
+        scan_masks: masks decoded at construction, spread evenly over the split, so a value that is
+            neither a class nor ignored fails before training; ``None``: every mask; 0: none.
     """
 
     def __init__(
@@ -108,6 +170,7 @@ class SegmentationFiles(Dataset):
         num_samples: int | None = None,
         transforms: Transform | None = None,
         name: str = "dataset",
+        scan_masks: int | None = SCAN_MASKS,
     ) -> None:
         if not pairs:
             raise ValueError(f"{name}: the split has no samples")
@@ -118,12 +181,19 @@ class SegmentationFiles(Dataset):
                     f"use 1..{len(pairs)} or null for all"
                 )
             pairs = list(pairs)[:num_samples]
+        if scan_masks is not None and (type(scan_masks) is not int or scan_masks < 0):
+            raise ValueError(
+                f"{name}: scan_masks must be a number of masks >= 0 (0: no scan) or null (every mask), "
+                f"got {scan_masks!r}"
+            )
         if image_size is not None and image_size < 8:
             raise ValueError(f"{name}: image_size must be at least 8 pixels (or null), got {image_size}")
         self.pairs = [(Path(i), Path(m)) for i, m in pairs]
         self.lut, self.name = lut, name
         for image_path, mask_path in self.pairs:
             check_pair(image_path, mask_path, mask_modes)
+        for index in spread(len(self.pairs), scan_masks):
+            self.read_mask(self.pairs[index][1])  # raises naming the file and the values
         resize = [v2.Resize(image_size, antialias=True)] if image_size else []
         steps = resize + ([transforms] if transforms is not None else [])
         self.transforms = v2.Compose(steps) if steps else None
@@ -157,9 +227,17 @@ def map_labels(raw: np.ndarray, lut: np.ndarray, path: Path, name: str) -> np.nd
 
 
 def check_pair(image_path: Path, mask_path: Path, mask_modes: Sequence[str]) -> None:
-    """Both headers readable, the same size, and the mask of an expected mode."""
-    image_size, _ = header(image_path)
-    mask_size, mask_mode = header(mask_path)
+    """Both headers readable, the same size, and the mask lossless and of an expected mode."""
+    image_size, _, _ = header(image_path)
+    mask_size, mask_mode, mask_format = header(mask_path)
+    if mask_format not in LOSSLESS:
+        raise ValueError(
+            f"{mask_path}: the mask file is really a {mask_format} file (read from its header, whatever "
+            "its name), not one of the lossless formats masks may use: a lossy format's compression "
+            "artefacts would be read as class ids. Expected a lossless PNG, BMP or TIFF (GIF and lossless "
+            "WebP also work) of class ids or palette indices (class colours for RGB masks); export the "
+            "masks again from their source"
+        )
     if mask_mode not in mask_modes:
         raise ValueError(
             f"{mask_path}: mask has PIL mode {mask_mode!r}, expected one of {list(mask_modes)} "
@@ -170,6 +248,13 @@ def check_pair(image_path: Path, mask_path: Path, mask_modes: Sequence[str]) -> 
             f"image and mask differ in size: {image_path} is {image_size[0]}x{image_size[1]} but "
             f"{mask_path} is {mask_size[0]}x{mask_size[1]} (width x height)"
         )
+
+
+def spread(total: int, count: int | None) -> list[int]:
+    """``count`` indices spread evenly over ``range(total)``, first and last included; ``None``: all."""
+    if count is None or count >= total:
+        return list(range(total))
+    return sorted({round(i * (total - 1) / max(count - 1, 1)) for i in range(count)})
 
 
 def compact(values: Sequence[int]) -> str:

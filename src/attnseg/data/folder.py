@@ -3,7 +3,8 @@
 Masks are either single-channel index PNGs (``mask_format: index``: pixel value = class id, or
 the ignore index) or colour PNGs (``mask_format: rgb``: each class has its colour in the
 dataset's palette, one optional colour means "ignore"). Sub-folders are allowed and take part in
-the pairing (``images/train/a/x.jpg`` pairs with ``masks/train/a/x.png``).
+the pairing (``images/train/a/x.jpg`` pairs with ``masks/train/a/x.png``); symlinked sub-folders
+count like real ones.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from attnseg.data.files import INDEX_MODES, SegmentationFiles, identity_lut, load, pair_files, require_layout
+from attnseg.data.files import (
+    INDEX_MODES,
+    SCAN_MASKS,
+    SegmentationFiles,
+    identity_lut,
+    list_files,
+    load,
+    pair_files,
+    require_layout,
+)
 from attnseg.data.transforms import Transform
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -39,6 +49,8 @@ class FolderSegmentation(SegmentationFiles):
         image_size: shorter side images are resized to on load; ``None`` keeps the files' size.
         num_samples: only the first ``num_samples`` images (sorted by path); ``None``: all.
         transforms: joint image/mask transforms (torchvision ``transforms.v2``).
+        scan_masks: masks decoded at construction, spread over the split, to find a value that is
+            neither a class nor ignored before training; ``None``: every mask; 0: none.
     """
 
     def __init__(
@@ -54,6 +66,7 @@ class FolderSegmentation(SegmentationFiles):
         image_size: int | None = None,
         num_samples: int | None = None,
         transforms: Transform | None = None,
+        scan_masks: int | None = SCAN_MASKS,
     ) -> None:
         if mask_format not in MASK_FORMATS:
             raise ValueError(f"folder: mask_format must be one of {MASK_FORMATS}, got {mask_format!r}")
@@ -76,6 +89,7 @@ class FolderSegmentation(SegmentationFiles):
             image_size=image_size,
             num_samples=num_samples,
             transforms=transforms,
+            scan_masks=scan_masks,
             name=f"folder {split}",
         )
 
@@ -121,9 +135,9 @@ def color_table(
 
 
 def _by_stem(folder: Path, extensions: Sequence[str]) -> dict[str, Path]:
-    """``{"sub/dir/name": path}`` of every file under ``folder``; a foreign file is an error."""
+    """``{"sub/dir/name": path}`` of every file under ``folder`` (symlinks followed); a foreign file is an error."""
     found: dict[str, Path] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    for path in (p for p in list_files(folder) if not p.name.startswith(".")):
         if path.suffix.lower() not in extensions:
             raise ValueError(f"{path}: unexpected file in {folder}; expected one of {', '.join(extensions)}")
         key = path.relative_to(folder).with_suffix("").as_posix()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attnseg.data.files import SegmentationFiles, identity_lut, pair_files, require_layout
+from attnseg.data.files import SCAN_MASKS, SegmentationFiles, identity_lut, pair_files, require_layout
 from attnseg.data.transforms import Transform
 
 NUM_CLASSES, IGNORE = 21, 255
@@ -38,6 +38,8 @@ class PascalVOC(SegmentationFiles):
         image_size: shorter side images are resized to on load; ``None`` keeps the files' size.
         num_samples: only the first ``num_samples`` images (sorted by id); ``None``: all.
         transforms: joint image/mask transforms (torchvision ``transforms.v2``).
+        scan_masks: masks decoded at construction, spread over the split, to find a value that is
+            neither a class nor ignored before training; ``None``: every mask; 0: none.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class PascalVOC(SegmentationFiles):
         image_size: int | None = None,
         num_samples: int | None = None,
         transforms: Transform | None = None,
+        scan_masks: int | None = SCAN_MASKS,
     ) -> None:
         lists = "VOCdevkit/VOC2012/ImageSets/Segmentation"
         expected = ["VOCdevkit/VOC2012/JPEGImages", f"VOCdevkit/VOC2012/{mask_dir}", lists]
@@ -83,6 +86,7 @@ class PascalVOC(SegmentationFiles):
             image_size=image_size,
             num_samples=num_samples,
             transforms=transforms,
+            scan_masks=scan_masks,
             name=f"PASCAL VOC {split}",
         )
 
