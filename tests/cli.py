@@ -1,4 +1,4 @@
-"""``python train.py ...`` in a subprocess, for the sweep, launcher and DDP tests."""
+"""``attnseg-train ...`` (the console script) in a subprocess, for the sweep, launcher and DDP tests."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import ROOT
+
+TRAIN = Path(sys.executable).with_name("attnseg-train")  # installed next to the interpreter
 
 # Registers the failed-job marker and DDP-in-multirun handling (attnseg.training.sweep); `++` keeps the
 # override valid once conf/hydra/default.yaml lists the callback itself.
@@ -17,10 +20,10 @@ NUMBERED_JOBS = "hydra.sweep.subdir=${hydra.job.num}"
 
 
 def run_train(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run train.py with ``args``; on timeout kill the whole process group (DDP ranks too)."""
+    """Run ``attnseg-train args``; on timeout kill the whole process group (DDP ranks too)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     proc = subprocess.Popen(
-        [sys.executable, "train.py", *args],
+        [str(TRAIN), *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

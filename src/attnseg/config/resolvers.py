@@ -13,6 +13,12 @@ has yet to finish (all of them for a new study), so that re-running an interrupt
 ``${target_name:<dotted path>}``: the last component of a ``_target_`` (``CCHead`` for
 ``attnseg.models.heads.CCHead``), for run names.
 
+``${run_dir:<runs root>,<fresh name>,<ckpt_path>}`` and ``${wandb_run_id:<run dir>}``: a resumed
+training run continues the run directory and the W&B run of its checkpoint (:mod:`attnseg.config.resume`).
+
+``${rank_zero_only:<value>}``: the value on the first process of a distributed run, null on the
+others (they write nothing into the run directory).
+
 ``${launch_dir:}``: the directory the command was started from (Hydra's ``runtime.cwd``). Unlike
 ``${hydra:runtime.cwd}`` it also resolves before Hydra sets its config, which is when a multirun
 instantiates its launcher (submitit resolves ``hydra.sweep.dir`` right then).
@@ -29,6 +35,9 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
+
+from attnseg.config.ranks import rank_zero_only
+from attnseg.config.resume import run_dir, wandb_run_id
 
 
 def sweep_group(default: str) -> str:
@@ -76,6 +85,9 @@ RESOLVERS = {
     "sweep_group": sweep_group,
     "launch_dir": launch_dir,
     "target_name": target_name,
+    "run_dir": run_dir,
+    "rank_zero_only": rank_zero_only,
+    "wandb_run_id": wandb_run_id,
     "optuna_sqlite": optuna_sqlite,
     "optuna_trials_left": optuna_trials_left,
 }

@@ -29,7 +29,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)  # no code runs on load
     except Exception as err:  # pickle, zip and torch errors all mean the same thing here
-        raise ValueError(f"ckpt_path: {str(path)!r} is not a readable PyTorch checkpoint ({err})") from err
+        raise ValueError(
+            f"ckpt_path: {str(path)!r} is not a readable PyTorch checkpoint ({_reason(err)}); expected {EXPECTED}"
+        ) from None
     if not isinstance(checkpoint, dict) or not {"state_dict", RUN_CONFIG_KEY} <= checkpoint.keys():
         raise ValueError(
             f"ckpt_path: {str(path)!r} has no 'state_dict' and {RUN_CONFIG_KEY!r} entries; expected {EXPECTED}"
@@ -37,12 +39,59 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def _reason(err: Exception) -> str:
+    """torch's first line, without its advice to retry with ``weights_only=False``: unsafe (it runs
+    code from the file) and no help here, since train.py's checkpoints load with ``weights_only=True``."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if "weights_only" in first or "Weights only load failed" in first:
+        return "its contents are not a checkpoint's: unpickling failed"
+    return f"{type(err).__name__}: {first}"
+
+
+# the parts of the run config that decide the shapes of the weights
+MODEL_KEYS = ("model.net", "model.num_classes", "dataset.num_classes")
+
+
+def _flat(node: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in _flat(value, f"{prefix}.{key}").items()}
+    return {prefix: node}
+
+
+def check_resumable(cfg: DictConfig, checkpoint: dict[str, Any], ckpt_path: str | Path) -> None:
+    """A training run may resume only from a checkpoint of the same model: name what differs."""
+    trained = run_config(checkpoint)
+    ours, theirs = {}, {}
+    for key in MODEL_KEYS:
+        for config, flat in ((cfg, ours), (trained, theirs)):
+            value = OmegaConf.select(config, key, default=None)
+            value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+            flat.update(_flat(value, key))
+    # the weights file of the backbone is not part of the model: the checkpoint holds the weights
+    ignored = ("model.net.backbone.pretrained", "model.net.backbone.weights")
+    differ = sorted(
+        k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k) and k not in ignored
+    )
+    if differ:
+        lines = "\n".join(
+            f"  {k}: checkpoint {theirs.get(k)!r}, this run {ours.get(k)!r}" for k in differ[:12]
+        )
+        more = f"\n  ... and {len(differ) - 12} more" if len(differ) > 12 else ""
+        raise ValueError(
+            f"ckpt_path: {str(ckpt_path)!r} was written by a run with another model; these keys differ:\n"
+            f"{lines}{more}\nResume it with the overrides of the run that wrote it "
+            f"(its config.yaml sits next to its checkpoints/ folder)"
+        )
+
+
 def run_config(checkpoint: dict[str, Any]) -> DictConfig:
     """The resolved config of the run that wrote ``checkpoint``."""
     return OmegaConf.create(checkpoint[RUN_CONFIG_KEY])
 
 
-def merge_run_config(cfg: DictConfig, checkpoint: dict[str, Any], replace: Collection[str] = ()) -> DictConfig:
+def merge_run_config(
+    cfg: DictConfig, checkpoint: dict[str, Any], replace: Collection[str] = ()
+) -> DictConfig:
     """The checkpoint's training config with this command's config on top.
 
     A top-level key in ``replace`` (the config groups picked on the command line, such as

@@ -2,6 +2,14 @@
 
 from attnseg.training.callbacks.gamma import LogAttentionGamma
 from attnseg.training.callbacks.predictions import LogValPredictions
+from attnseg.training.callbacks.preemption import SaveOnPreemption
+from attnseg.training.callbacks.resume import RestoreRandomState
 from attnseg.training.callbacks.throughput import TrainThroughput
 
-__all__ = ["LogAttentionGamma", "LogValPredictions", "TrainThroughput"]
+__all__ = [
+    "LogAttentionGamma",
+    "LogValPredictions",
+    "RestoreRandomState",
+    "SaveOnPreemption",
+    "TrainThroughput",
+]
