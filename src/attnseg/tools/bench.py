@@ -274,7 +274,6 @@ def main(argv: list[str] | None = None) -> None:
             writer.writerows(results)
 
 
-
 def cli() -> None:
     """Console-script entry point (``[project.scripts]``): ``main`` on the command line's arguments."""
     main(sys.argv[1:])

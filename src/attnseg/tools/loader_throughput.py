@@ -129,7 +129,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     return {"loader_images_per_s": loader_ips, "model_images_per_s": model_ips, "first_batch_s": first}
 
 
-
 def cli() -> None:
     """Console-script entry point (``[project.scripts]``): ``main`` on the command line's arguments."""
     main(sys.argv[1:])

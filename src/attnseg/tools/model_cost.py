@@ -85,7 +85,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float] | str]
     return rows
 
 
-
 def cli() -> None:
     """Console-script entry point (``[project.scripts]``): ``main`` on the command line's arguments."""
     main(sys.argv[1:])

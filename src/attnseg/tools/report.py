@@ -150,7 +150,6 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     return rows
 
 
-
 def cli() -> None:
     """Console-script entry point (``[project.scripts]``): ``main`` on the command line's arguments."""
     main(sys.argv[1:])

@@ -29,5 +29,3 @@ def mask_image(mask: np.ndarray, palette: Palette) -> Image.Image:
     flat = [channel for color in palette for channel in color]
     image.putpalette(flat + [0] * (768 - len(flat)))
     return image
-
-
