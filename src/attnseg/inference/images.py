@@ -8,21 +8,28 @@ import numpy as np
 import torch
 from PIL import Image
 
+from attnseg.data.files import list_files
 from attnseg.inference.modes import Model, SegmentationInference
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def list_images(path: str | Path) -> list[Path]:
-    """The image itself, or the images of a folder (not recursive), sorted by name."""
+def list_images(path: str | Path, *, recursive: bool = False) -> list[Path]:
+    """The image itself, or the images of a folder, sorted by path; ``recursive``: of its
+    sub-folders too, symlinked ones included (Cityscapes' ``leftImg8bit/test`` holds a folder per city)."""
     path = Path(path).expanduser()
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise FileNotFoundError(f"input: no such file or folder {str(path)!r}; expected an image or a folder")
-    images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    found = list_files(path) if recursive else path.iterdir()
+    images = sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
-        raise FileNotFoundError(f"input: folder {str(path)!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
+        folders = not recursive and any(p.is_dir() for p in path.iterdir())
+        hint = "; it has sub-folders: recursive=true searches them too" if folders else ""
+        raise FileNotFoundError(
+            f"input: folder {str(path)!r} has no images ({', '.join(IMAGE_SUFFIXES)}){hint}"
+        )
     return images
 
 

@@ -7,7 +7,7 @@ holding, per spatial attention module (self-attention, PAM, Non-local, criss-cro
 overlaid with that pixel's attention row; for a module applied several times with shared weights
 (CCNet's recurrence) the first pass and the effective map after all R passes, the product of the
 per-pass maps ``A_R ... A_1``; and a last row with each channel attention module's (CAM) C x C
-weights. The images are also logged to W&B. How the maps are recorded:
+weights. The images are also logged (W&B, TensorBoard, MLflow). How the maps are recorded:
 :mod:`attnseg.models.attention.capture`; how they are drawn: :mod:`attnseg.viz.attention`.
 """
 
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 from PIL import Image
 
@@ -28,7 +27,7 @@ from attnseg.inference.device import pick_device
 from attnseg.inference.images import list_images, read_image
 from attnseg.models.attention.capture import attention_modules, capture_attention
 from attnseg.tasks.hydra_app import hydra_app, merge_with_checkpoint
-from attnseg.training.loggers import build_loggers, close_loggers
+from attnseg.training.loggers import build_loggers, close_loggers, log_image
 from attnseg.viz.attention import render
 
 log = logging.getLogger(__name__)
@@ -73,9 +72,7 @@ def attention_maps(cfg: DictConfig) -> list[Path]:
             picture = render(image, maps, modules, points, scale)
             written.append(output / f"{path.stem}_attention.png")
             picture.save(written[-1])
-            for logger in loggers:
-                if isinstance(logger, WandbLogger):
-                    logger.log_image(f"attention/{path.stem}", [picture], caption=[f"query pixels {points}"])
+            log_image(loggers, f"attention/{path.stem}", picture, caption=f"query pixels {points}")
     finally:
         close_loggers(loggers)
     log.info(f"Wrote {len(written)} attention map picture(s) to {output}")

@@ -31,7 +31,7 @@ from attnseg.inference.checkpoint import build_model, check_num_classes, load_ch
 from attnseg.inference.device import pick_device
 from attnseg.inference.modes import Model, SegmentationInference
 from attnseg.tasks.hydra_app import hydra_app, merge_with_checkpoint
-from attnseg.training.loggers import build_loggers, close_loggers
+from attnseg.training.loggers import build_loggers, close_loggers, log_image
 from attnseg.training.metrics import segmentation_metrics
 from attnseg.viz.confusion import confusion_matrix_image
 
@@ -158,6 +158,6 @@ def log_results(loggers: list[Logger], results: dict[str, Any], cfg: DictConfig,
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         logger.log_metrics(scalars)
-        if isinstance(logger, WandbLogger):
-            logger.log_image(f"{split}/confusion_matrix", [Image.open(confmat_png)])
+        log_image([logger], f"{split}/confusion_matrix", Image.open(confmat_png))
+        if isinstance(logger, WandbLogger):  # the only logger here with tables
             logger.log_table(f"{split}/per_class", columns=["class", "iou", "acc", "pixels"], data=rows)

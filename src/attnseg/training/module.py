@@ -36,6 +36,9 @@ class SegmentationModule(L.LightningModule):
         head_lr_mult: learning-rate multiplier for the decode/aux heads relative to the backbone.
         run_config: the run's resolved config as plain containers; stored in every checkpoint
             (``checkpoint["attnseg_config"]``) so that eval / predict / export rebuild the model.
+        example_input_size: ``(height, width)`` of a training input, or one int for a square;
+            Lightning's model summary then reports the FLOPs of one such image. ``None`` (images
+            of varying size): no example input, and the summary's FLOPs stay 0.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class SegmentationModule(L.LightningModule):
         loss_weights: Mapping[str, float] | None = None,
         head_lr_mult: float = 10.0,
         run_config: Mapping[str, Any] | None = None,
+        example_input_size: int | Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -65,6 +69,10 @@ class SegmentationModule(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.run_config = dict(run_config) if run_config is not None else None
+        if example_input_size is not None:
+            height, width = _pair(example_input_size)
+            # zeros, not random: building it must not draw from the RNG that seeds the run
+            self.example_input_array = torch.zeros(1, 3, height, width)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)["out"]
@@ -149,3 +157,13 @@ class SegmentationModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
             checkpoint[RUN_CONFIG_KEY] = self.run_config
+
+
+def _pair(size: int | Sequence[int]) -> tuple[int, int]:
+    """``(height, width)`` from one side or a pair; anything else is a config error."""
+    pair = (size, size) if isinstance(size, int) else tuple(size)
+    if len(pair) != 2 or not all(isinstance(side, int) and side > 0 for side in pair):
+        raise ValueError(
+            f"model.example_input_size must be one side or [height, width] in pixels, got {size}"
+        )
+    return pair
