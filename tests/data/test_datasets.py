@@ -43,6 +43,19 @@ def test_cityscapes_maps_label_ids_to_train_ids(tmp_path: Path) -> None:
     assert torch.equal(mask, torch.from_numpy(quadrants(TRAIN_IDS)).long())
 
 
+def test_cityscapes_label_table_is_the_official_one() -> None:
+    # every one of the 34 label ids, against cityscapesScripts' own table (a test dependency)
+    official = pytest.importorskip("cityscapesscripts.helpers.labels")
+    from attnseg.data.cityscapes import LABEL_ID_LUT
+
+    expected = {
+        label.id: label.trainId if 0 <= label.trainId < 19 else 255
+        for label in official.labels
+        if label.id >= 0
+    }
+    assert {i: int(LABEL_ID_LUT[i]) for i in expected} == expected
+
+
 def test_cityscapes_uses_label_train_ids_when_present(tmp_path: Path) -> None:
     root = make_cityscapes(tmp_path, {"val": 1})
     train_ids = save(
