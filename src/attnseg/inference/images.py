@@ -51,3 +51,16 @@ def predict_image(
     """Label map (H, W) uint8 of an RGB uint8 image (H, W, 3)."""
     x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float().div(255).to(device)  # (1, 3, H, W)
     return inference.predict(model, x)[0].to(torch.uint8).cpu().numpy()
+
+
+def shrink(image: np.ndarray, max_size: int | None) -> tuple[np.ndarray, float]:
+    """The image with its longer side at most ``max_size`` (bilinear), and the scale applied.
+
+    Dense attention maps grow as (H * W)^2, so the attention commands shrink large images first.
+    """
+    longer = max(image.shape[:2])
+    if not max_size or longer <= max_size:
+        return image, 1.0
+    scale = max_size / longer
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return np.array(Image.fromarray(image).resize(size, Image.BILINEAR)), scale

@@ -24,7 +24,7 @@ from PIL import Image
 from attnseg.config.compose import conf_dir
 from attnseg.inference.checkpoint import build_model, load_checkpoint, run_config
 from attnseg.inference.device import pick_device
-from attnseg.inference.images import predict_image, read_image
+from attnseg.inference.images import predict_image, read_image, shrink
 from attnseg.inference.modes import SegmentationInference
 from attnseg.models.attention.capture import attention_modules, capture_attention, is_spatial, query_row
 from attnseg.training.module import SegmentationModule
@@ -174,7 +174,7 @@ class Segmenter:
         modules = attention_modules(net)
         if not modules:
             raise ValueError(f"attention: the model ({type(net.head).__name__}) has no attention module")
-        maps = capture_attention(net, self._tensor(_shrink(rgb, max_size)))
+        maps = capture_attention(net, self._tensor(shrink(rgb, max_size)[0]))
         result = {}
         for name, calls in maps.items():
             (h, w) = calls[0][1]
@@ -209,16 +209,6 @@ def _check_points(points: Sequence[Sequence[int]], shape: tuple[int, int]) -> li
             )
         checked.append(point)
     return checked
-
-
-def _shrink(image: np.ndarray, max_size: int | None) -> np.ndarray:
-    """The image with its longer side at most ``max_size`` (bilinear, as attnseg-attention-maps)."""
-    longer = max(image.shape[:2])
-    if not max_size or longer <= max_size:
-        return image
-    scale = max_size / longer
-    size = (max(round(image.shape[1] * scale), 1), max(round(image.shape[0] * scale), 1))
-    return np.array(Image.fromarray(image).resize(size, Image.BILINEAR))
 
 
 def _spread(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -17,14 +17,12 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from omegaconf import DictConfig
-from PIL import Image
 
 from attnseg.inference.checkpoint import build_model, load_checkpoint
 from attnseg.inference.device import pick_device
-from attnseg.inference.images import list_images, read_image
+from attnseg.inference.images import list_images, read_image, shrink
 from attnseg.models.attention.capture import attention_modules, capture_attention
 from attnseg.tasks.hydra_app import hydra_app, merge_with_checkpoint
 from attnseg.training.loggers import build_loggers, close_loggers, log_image
@@ -66,7 +64,7 @@ def attention_maps(cfg: DictConfig) -> list[Path]:
             points = check_points(
                 cfg.points or [[image.shape[0] // 2, image.shape[1] // 2]], image.shape[:2], path
             )
-            image, scale = _fit(image, cfg.max_size)
+            image, scale = shrink(image, cfg.max_size)
             x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(device)  # (1, 3, H, W)
             maps = {n: [(a.cpu(), s) for a, s in calls] for n, calls in capture_attention(net, x).items()}
             picture = render(image, maps, modules, points, scale)
@@ -77,16 +75,6 @@ def attention_maps(cfg: DictConfig) -> list[Path]:
         close_loggers(loggers)
     log.info(f"Wrote {len(written)} attention map picture(s) to {output}")
     return written
-
-
-def _fit(image: np.ndarray, max_size: int | None) -> tuple[np.ndarray, float]:
-    """Shrink so the longer side is at most ``max_size`` (dense maps grow as (H * W)^2); returns the scale."""
-    longer = max(image.shape[:2])
-    if not max_size or longer <= max_size:
-        return image, 1.0
-    scale = max_size / longer
-    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-    return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)), scale
 
 
 main = hydra_app("attention_maps", attention_maps)

@@ -22,12 +22,11 @@ import torch
 import wandb
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 from torch import nn
 
 from attnseg.inference.checkpoint import build_model, load_checkpoint
 from attnseg.inference.device import pick_device
-from attnseg.inference.images import list_images, predict_image, read_image
+from attnseg.inference.images import list_images, predict_image, read_image, shrink
 from attnseg.inference.modes import SegmentationInference
 from attnseg.models.attention.capture import Maps, attention_modules, capture_attention, is_spatial
 from attnseg.tasks.hydra_app import hydra_app, merge_with_checkpoint
@@ -72,7 +71,7 @@ def explore(cfg: DictConfig) -> list[Path]:
 
 def explore_image(model: SegmentationModule, path: Path, cfg: DictConfig, device: torch.device) -> str:
     """The explorer page of one image file, computed on the image shrunk to ``cfg.max_size``."""
-    image = _fit(read_image(path), cfg.max_size)
+    image, _ = shrink(read_image(path), cfg.max_size)
     stride = OmegaConf.select(cfg, "model.net.backbone.output_stride", default=None) or 8
     _check_grid(
         (math.ceil(image.shape[0] / stride), math.ceil(image.shape[1] / stride)), image, path, cfg, stride
@@ -131,15 +130,6 @@ def _check_grid(grid: tuple[int, int], image: np.ndarray, path: Path, cfg: DictC
             f"gives a {grid[0]} x {grid[1]} attention grid ({cells} query cells); the explorer embeds an "
             f"N x N map per module and takes at most N = {MAX_CELLS}: lower it, e.g. max_size={fits}"
         )
-
-
-def _fit(image: np.ndarray, max_size: int | None) -> np.ndarray:
-    """Shrink so the longer side is at most ``max_size`` (the maps grow as (H * W)^2)."""
-    longer = max(image.shape[:2])
-    if not max_size or longer <= max_size:
-        return image
-    size = (round(image.shape[1] * max_size / longer), round(image.shape[0] * max_size / longer))
-    return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
 
 
 main = hydra_app("explore", explore)
