@@ -12,14 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attnseg.data.files import (
-    SCAN_MASKS,
-    SegmentationFiles,
-    label_lut,
-    list_files,
-    pair_files,
-    require_layout,
-)
+from attnseg.data.files import SCAN_MASKS, SegmentationFiles, label_lut
+from attnseg.data.listing import list_files, pair_files, require_layout
 from attnseg.data.transforms import Transform
 
 NUM_CLASSES, IGNORE = 150, 255

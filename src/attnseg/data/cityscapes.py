@@ -15,17 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from attnseg.data.files import (
-    SCAN_MASKS,
-    SegmentationFiles,
-    identity_lut,
-    label_lut,
-    list_files,
-    load,
-    map_labels,
-    pair_files,
-    require_layout,
-)
+from attnseg.data.files import SCAN_MASKS, SegmentationFiles, identity_lut, label_lut, load, map_labels
+from attnseg.data.listing import list_files, pair_files, require_layout
 from attnseg.data.transforms import Transform
 
 IGNORE = 255

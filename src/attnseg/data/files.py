@@ -1,6 +1,6 @@
 """Image/mask pairs on disk: the part every real dataset shares.
 
-A dataset class only finds its pairs (:func:`list_files` follows directory symlinks) and says how
+A dataset class only finds its pairs (:mod:`attnseg.data.listing`) and says how
 raw mask values map to class ids (a lookup table); :class:`SegmentationFiles` does the rest,
 strictly. At construction it checks that the split is not empty and reads every file's header
 (PIL reads only the header, not the pixels): unreadable files, image/mask size mismatches and
@@ -48,59 +48,6 @@ def identity_lut(num_classes: int, ignore_index: int = 255) -> np.ndarray:
             f"8-bit masks need num_classes <= ignore_index <= 255, got {num_classes} and {ignore_index}"
         )
     return label_lut({**{c: c for c in range(num_classes)}, ignore_index: ignore_index})
-
-
-def require_layout(root: str | Path, name: str, expected: Sequence[str], how_to_get: str) -> Path:
-    """Check that ``root`` holds the ``expected`` sub-folders; the error lists them all."""
-    root = Path(root).expanduser()
-    missing = [p for p in expected if not (root / p).is_dir()]
-    if missing:
-        problem = "does not exist" if not root.is_dir() else f"lacks {', '.join(missing)}"
-        folders = "\n".join(f"  {root / p}/" + ("   <- missing" if p in missing else "") for p in expected)
-        raise FileNotFoundError(
-            f"{name}: dataset.root={root} {problem}. Expected the {name} layout:\n{folders}\n{how_to_get}"
-        )
-    return root
-
-
-def list_files(folder: Path, depth: int | None = None) -> list[Path]:
-    """Every file under ``folder`` (sorted), following directory symlinks: a symlinked sub-folder
-    counts like a real one. Each real directory is read once (tracked by its resolved path), so a
-    symlink cycle (``a/loop -> ..``) ends, and a folder linked twice lists its files once.
-    ``depth``: only files that many folders down (0: in ``folder`` itself); ``None``: any depth.
-    A broken symlink or an unreadable folder is an error naming it."""
-
-    def fail(err: OSError) -> None:
-        raise err
-
-    found, seen = [], set()
-    for current, dirs, files in os.walk(folder, onerror=fail, followlinks=True):
-        here = Path(current)
-        level = len(here.relative_to(folder).parts)
-        real = os.path.realpath(here)
-        if real in seen:
-            dirs.clear()
-            continue
-        seen.add(real)
-        # sorted: the first path to a real directory is the one kept
-        dirs[:] = sorted(dirs) if depth is None or level < depth else []
-        for name in files if depth is None or level == depth else ():
-            path = here / name
-            if path.is_symlink() and not path.exists():
-                raise FileNotFoundError(f"{path}: broken symlink to {os.readlink(path)}")
-            found.append(path)
-    return sorted(found)
-
-
-def pair_files(images: Mapping[str, Path], masks: Mapping[str, Path], where: str) -> list[Pair]:
-    """Pair images and masks by key; an image without a mask or a mask without an image is an error."""
-    for lonely, other, kind in ((images, masks, "image"), (masks, images, "mask")):
-        missing = sorted(set(lonely) - set(other))
-        if missing:
-            counterpart = "mask" if kind == "image" else "image"
-            shown = ", ".join(str(lonely[k]) for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
-            raise FileNotFoundError(f"{where}: {len(missing)} {kind} file(s) have no {counterpart}: {shown}")
-    return [(images[k], masks[k]) for k in sorted(images)]
 
 
 def header(path: Path) -> tuple[tuple[int, int], str, str]:

@@ -14,16 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from attnseg.data.files import (
-    INDEX_MODES,
-    SCAN_MASKS,
-    SegmentationFiles,
-    identity_lut,
-    list_files,
-    load,
-    pair_files,
-    require_layout,
-)
+from attnseg.data.files import INDEX_MODES, SCAN_MASKS, SegmentationFiles, identity_lut, load
+from attnseg.data.listing import list_files, pair_files, require_layout
 from attnseg.data.transforms import Transform
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

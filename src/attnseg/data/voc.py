@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attnseg.data.files import SCAN_MASKS, SegmentationFiles, identity_lut, pair_files, require_layout
+from attnseg.data.files import SCAN_MASKS, SegmentationFiles, identity_lut
+from attnseg.data.listing import pair_files, require_layout
 from attnseg.data.transforms import Transform
 
 NUM_CLASSES, IGNORE = 21, 255

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from attnseg.data.files import list_files
+from attnseg.data.listing import list_files
 from attnseg.inference.modes import Model, SegmentationInference
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
