@@ -117,14 +117,14 @@ def test_cityscapes_presets_follow_the_paper_recipe(head: str, depth: str) -> No
     for needed in (CONF / "head" / f"{head}.yaml", CONF / "dataset" / "cityscapes.yaml"):
         if not needed.is_file():
             pytest.skip(f"{needed.relative_to(CONF)} not there yet")
+    # what every paper preset shares; each one's own recipe is checked against the docs table
+    # in tests/tasks/test_paper_presets.py
     cfg = _compose(f"experiment=cityscapes_{head}_{depth}")
-    assert cfg.backbone.name == {"r50": "resnet50d", "r101": "resnet101d"}[depth]
+    assert cfg.backbone.name.startswith({"r50": "resnet50", "r101": "resnet101"}[depth])
     assert cfg.hydra.runtime.choices.head == head
-    assert cfg.dataset.train.transforms.crop_size == [769, 769]
     assert cfg.dataset.batch_size * cfg.trainer.devices == 8
-    assert cfg.trainer.max_steps == 60000 and cfg.trainer.sync_batchnorm
-    assert cfg.optimizer.lr == 0.01 and cfg.loss.ohem_thresh == 0.7
-    assert cfg.model.loss_weights.aux == 0.4
+    assert cfg.trainer.sync_batchnorm and cfg.backbone.output_stride == 8
+    assert cfg.optimizer.lr == 0.01 and cfg.model.head_lr_mult == 1.0
 
 
 @pytest.mark.slow

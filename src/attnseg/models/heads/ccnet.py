@@ -7,6 +7,8 @@ passes with shared weights (``recurrence=2``, the paper's default) link every pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -21,11 +23,16 @@ class CCHead(nn.Module):
     Args:
         in_channels: channels of the backbone stage the head reads.
         num_classes: number of output classes.
-        channels: inner (and bottleneck) width; ``None`` means ``in_channels // 4``.
+        channels: width of the reduce conv, the attention and the conv after it; ``None`` means
+            ``in_channels // 4`` (the official ``RCCAModule``'s ``inter_channels``).
+        bottleneck_channels: width of the bottleneck and the classifier's input; ``None`` means
+            ``channels``. The official head fixes it at 512 whatever the input.
         recurrence: number of criss-cross passes, sharing one set of weights.
         reduction: query/key channels are ``channels // reduction``.
         dropout: dropout probability before the classifier.
         norm_layer: normalisation layer class.
+        act_layer: activation after each norm (class or factory). The official head's
+            InPlaceABNSync is BN + leaky ReLU of slope 0.01: ``partial(nn.LeakyReLU, negative_slope=0.01)``.
     """
 
     def __init__(
@@ -36,20 +43,24 @@ class CCHead(nn.Module):
         channels: int | None = None,
         recurrence: int = 2,
         reduction: int = 8,
+        bottleneck_channels: int | None = None,
         dropout: float = 0.1,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
+        act_layer: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
         if recurrence < 1:
             raise ValueError(f"CCHead: recurrence must be >= 1, got {recurrence}")
         channels = channels or max(in_channels // 4, 1)
+        bottleneck_channels = bottleneck_channels or channels
+        layer = {"norm_layer": norm_layer, "act_layer": act_layer}
         self.recurrence = recurrence
-        self.reduce = ConvNormAct(in_channels, channels, 3, norm_layer=norm_layer)
+        self.reduce = ConvNormAct(in_channels, channels, 3, **layer)
         self.attention = CrissCrossAttention(channels, reduction)
-        self.conv = ConvNormAct(channels, channels, 3, norm_layer=norm_layer)
-        self.bottleneck = ConvNormAct(in_channels + channels, channels, 3, norm_layer=norm_layer)
+        self.conv = ConvNormAct(channels, channels, 3, **layer)
+        self.bottleneck = ConvNormAct(in_channels + channels, bottleneck_channels, 3, **layer)
         self.dropout = nn.Dropout2d(dropout)
-        self.classifier = nn.Conv2d(channels, num_classes, 1)
+        self.classifier = nn.Conv2d(bottleneck_channels, num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.reduce(x)

@@ -7,6 +7,8 @@ auxiliary head) by DANet and CCNet: a few 3x3 convs, optional concat with the in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -24,6 +26,8 @@ class FCNHead(nn.Module):
         concat_input: concatenate the input with the conv output before the classifier.
         dropout: dropout probability before the classifier.
         norm_layer: normalisation layer class.
+        act_layer: activation after each norm (class or factory).
+        conv_bias: give the 3x3 convs a bias (CCNet's auxiliary head has one before its norm).
     """
 
     def __init__(
@@ -36,6 +40,8 @@ class FCNHead(nn.Module):
         concat_input: bool = True,
         dropout: float = 0.1,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
+        act_layer: Callable[..., nn.Module] = nn.ReLU,
+        conv_bias: bool = False,
     ) -> None:
         super().__init__()
         if num_convs < 0:
@@ -43,15 +49,14 @@ class FCNHead(nn.Module):
         channels = channels or max(in_channels // 4, 1)
         if num_convs == 0:
             channels, concat_input = in_channels, False
+        layer = {"bias": conv_bias, "norm_layer": norm_layer, "act_layer": act_layer}
         self.convs = nn.Sequential(
             *[
-                ConvNormAct(in_channels if i == 0 else channels, channels, 3, norm_layer=norm_layer)
+                ConvNormAct(in_channels if i == 0 else channels, channels, 3, **layer)
                 for i in range(num_convs)
             ]
         )
-        self.fuse = (
-            ConvNormAct(in_channels + channels, channels, 3, norm_layer=norm_layer) if concat_input else None
-        )
+        self.fuse = ConvNormAct(in_channels + channels, channels, 3, **layer) if concat_input else None
         self.dropout = nn.Dropout2d(dropout)
         self.classifier = nn.Conv2d(channels, num_classes, 1)
 

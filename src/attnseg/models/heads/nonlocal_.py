@@ -24,6 +24,9 @@ class NonLocalHead(nn.Module):
         channels: inner width; ``None`` means ``in_channels // 4`` (512 for a 2048-channel stage).
         reduction: ``theta``/``phi``/``g`` have ``channels // reduction`` channels.
         use_scale: scale the energies by ``(channels // reduction) ** -0.5``.
+        sub_sample: 2x2 max-pool keys and values in the block (the non-local paper's trick).
+        block_norm: norm after the block's output projection (mmseg's ``NLHead`` has it; mmcv's
+            ``NonLocal2d`` alone does not); ``False`` zero-inits that projection instead.
         dropout: dropout probability before the classifier.
         norm_layer: normalisation layer class.
     """
@@ -36,13 +39,21 @@ class NonLocalHead(nn.Module):
         channels: int | None = None,
         reduction: int = 2,
         use_scale: bool = True,
+        sub_sample: bool = False,
+        block_norm: bool = True,
         dropout: float = 0.1,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
         channels = channels or max(in_channels // 4, 1)
         self.reduce = ConvNormAct(in_channels, channels, 3, norm_layer=norm_layer)
-        self.attention = NonLocal2d(channels, reduction, use_scale=use_scale, norm_layer=norm_layer)
+        self.attention = NonLocal2d(
+            channels,
+            reduction,
+            use_scale=use_scale,
+            sub_sample=sub_sample,
+            norm_layer=norm_layer if block_norm else None,
+        )
         self.conv = ConvNormAct(channels, channels, 3, norm_layer=norm_layer)
         self.fuse = ConvNormAct(in_channels + channels, channels, 3, norm_layer=norm_layer)
         self.dropout = nn.Dropout2d(dropout)
