@@ -1,4 +1,5 @@
-"""``attnseg-train ...`` (the console script) in a subprocess, for the sweep, launcher and DDP tests."""
+"""Commands in a subprocess: ``attnseg-train ...`` (the console script) for the sweep, launcher, DDP
+and resume tests, and the root aliases (``train.py``, ``eval.py``) for theirs."""
 
 from __future__ import annotations
 
@@ -20,10 +21,16 @@ NUMBERED_JOBS = "hydra.sweep.subdir=${hydra.job.num}"
 
 
 def run_train(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run ``attnseg-train args``; on timeout kill the whole process group (DDP ranks too)."""
+    """Run ``attnseg-train args``."""
+    return run_command([str(TRAIN), *args], timeout=timeout)
+
+
+def run_command(command: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run ``command`` from the repository root, offline; on timeout kill its whole process group
+    (DDP ranks too)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     proc = subprocess.Popen(
-        [str(TRAIN), *args],
+        command,
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -36,5 +43,5 @@ def run_train(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
-        raise AssertionError(f"train.py ran past {timeout} s:\n{stderr[-3000:]}") from None
+        raise AssertionError(f"{command[:2]} ran past {timeout} s:\n{stderr[-3000:]}") from None
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)

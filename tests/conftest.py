@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
@@ -38,6 +39,15 @@ TINY = [
 def compose_config(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:
     """Compose conf/<config_name>.yaml with overrides, with Hydra's runtime fields set (as a run has)."""
     return compose(config_name, overrides, output_dir=output_dir, cwd=output_dir)
+
+
+@pytest.fixture
+def single_thread():
+    """Tiny tensors: a second intra-op thread only adds sync overhead, and stalls badly on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

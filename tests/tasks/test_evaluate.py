@@ -4,8 +4,6 @@ input. The inference layer it uses: tests/inference/."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +17,8 @@ import attnseg.tasks.evaluate as evaluate_module
 from attnseg.inference.checkpoint import build_model, load_checkpoint, run_config
 from attnseg.tasks.evaluate import evaluate, predict_batches
 from tests.checkpoints import train_tiny
-from tests.conftest import ROOT, compose_config
+from tests.cli import run_command
+from tests.conftest import compose_config
 
 MODES = {
     "whole": [],
@@ -106,14 +105,8 @@ def test_eval_metrics_equal_a_direct_confusion_matrix(
 def test_cli_eval_py_prints_the_table_and_writes_results_and_wandb_run(
     tiny_ckpt: Path, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
-    result = subprocess.run(
-        [sys.executable, "eval.py", f"ckpt_path={tiny_ckpt}", "split=val", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_command(
+        [sys.executable, "eval.py", f"ckpt_path={tiny_ckpt}", "split=val", f"hydra.run.dir={tmp_path}"]
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "mIoU / mAcc" in result.stdout and "crate_blue" in result.stdout

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +10,8 @@ import pytest
 import torch
 
 from attnseg.tasks.train import train
-from tests.conftest import ROOT, TINY
+from tests.cli import run_command
+from tests.conftest import TINY
 from tests.wandb_records import read_records, summary_and_history
 
 
@@ -80,15 +79,7 @@ def test_wandb_offline_run_dir_holds_the_metrics(make_cfg, tmp_path: Path, monke
 
 @pytest.mark.slow
 def test_cli_train_py_runs_and_prints_final_table(tmp_path: Path) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
-    result = subprocess.run(
-        [sys.executable, "train.py", *TINY, "logger=csv", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_command([sys.executable, "train.py", *TINY, "logger=csv", f"hydra.run.dir={tmp_path}"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Final metrics" in result.stdout
     assert "CONFIG" in result.stdout

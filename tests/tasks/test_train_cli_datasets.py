@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +9,7 @@ import pytest
 import yaml
 
 from attnseg.tools.loader_throughput import main as throughput
-from tests.conftest import ROOT
+from tests.cli import run_command
 from tests.data.layouts import make_ade20k, make_cityscapes, make_folder, make_voc
 
 BUILDERS = {"cityscapes": make_cityscapes, "voc": make_voc, "ade20k": make_ade20k, "folder": make_folder}
@@ -45,16 +43,8 @@ def test_cli_fit_on_each_layout(tmp_path: Path, name: str) -> None:
     root = BUILDERS[name](tmp_path / "data")
     run_dir = tmp_path / "run"
     extra = FOLDER_CLASSES if name == "folder" else []
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
     command = [sys.executable, "train.py", f"dataset={name}", f"dataset.root={root}", *SMALL, *extra]
-    result = subprocess.run(
-        [*command, "logger=csv", f"hydra.run.dir={run_dir}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_command([*command, "logger=csv", f"hydra.run.dir={run_dir}"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Final metrics" in result.stdout and (run_dir / "checkpoints" / "last.ckpt").is_file()
     config = yaml.safe_load((run_dir / "config.yaml").read_text())

@@ -16,14 +16,7 @@ from torch import nn
 from attnseg.training.losses import CrossEntropyLoss, WeightedSum
 from tests.conftest import CONF, compose_config
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    # tiny tensors: a second intra-op thread only adds sync overhead, and stalls badly on a busy CPU
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_plain_ce_matches_torch_and_ignores_255() -> None:

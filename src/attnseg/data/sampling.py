@@ -38,7 +38,8 @@ class EpochSampler(Sampler[tuple[int, int]]):
         self.seed = seed
         self.shuffle = shuffle
         self.epoch = 0
-        self._epoch_set = False
+        self._epoch_set = False  # set_epoch called since the last pass
+        self._passes_started = False
         self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -59,8 +60,6 @@ class EpochSampler(Sampler[tuple[int, int]]):
         for position in range(start, self.num_samples):
             index = int(order[position]) if order is not None else position
             yield index, int(seeds[position])
-
-    _passes_started = False
 
     def __len__(self) -> int:
         return self.num_samples

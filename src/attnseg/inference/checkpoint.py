@@ -27,7 +27,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"ckpt_path: no such file {str(path)!r}; expected {EXPECTED}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)  # no code runs on load
+        # weights_only: no code runs on load; mmap: the weights are read when used, not to check the config
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # pickle, zip and torch errors all mean the same thing here
         raise ValueError(
             f"ckpt_path: {str(path)!r} is not a readable PyTorch checkpoint ({_reason(err)}); expected {EXPECTED}"

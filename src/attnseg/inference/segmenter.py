@@ -26,7 +26,12 @@ from attnseg.inference.checkpoint import build_model, load_checkpoint, run_confi
 from attnseg.inference.device import pick_device
 from attnseg.inference.images import predict_image, read_image, shrink
 from attnseg.inference.modes import SegmentationInference
-from attnseg.models.attention.capture import attention_modules, capture_attention, is_spatial, query_row
+from attnseg.models.attention.capture import (
+    capture_attention,
+    is_spatial,
+    query_row,
+    require_attention_modules,
+)
 from attnseg.training.module import SegmentationModule
 from attnseg.viz.masks import blend, colorize
 
@@ -171,9 +176,7 @@ class Segmenter:
         height, width = rgb.shape[:2]
         queries = _check_points(points, (height, width))
         net = self.model.net
-        modules = attention_modules(net)
-        if not modules:
-            raise ValueError(f"attention: the model ({type(net.head).__name__}) has no attention module")
+        modules = require_attention_modules(net, f"attention: the model ({type(net.head).__name__})")
         maps = capture_attention(net, self._tensor(shrink(rgb, max_size)[0]))
         result = {}
         for name, calls in maps.items():

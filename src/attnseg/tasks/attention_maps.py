@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from attnseg.inference.checkpoint import build_model, load_checkpoint
 from attnseg.inference.device import pick_device
 from attnseg.inference.images import list_images, read_image, shrink
-from attnseg.models.attention.capture import attention_modules, capture_attention
+from attnseg.models.attention.capture import capture_attention, require_attention_modules
 from attnseg.tasks.hydra_app import hydra_app, merge_with_checkpoint
 from attnseg.training.loggers import build_loggers, close_loggers, log_image
 from attnseg.viz.attention import render
@@ -50,10 +50,8 @@ def attention_maps(cfg: DictConfig) -> list[Path]:
     cfg = merge_with_checkpoint(cfg, checkpoint)
     device = pick_device(cfg.device)
     net = build_model(cfg, checkpoint, cfg.ckpt_path).net.to(device)
-    modules = attention_modules(net)
-    if not modules:
-        head = cfg.model.net.head._target_
-        raise ValueError(f"ckpt_path: the model in {str(cfg.ckpt_path)!r} ({head}) has no attention module")
+    owner = f"ckpt_path: the model in {str(cfg.ckpt_path)!r} ({cfg.model.net.head._target_})"
+    modules = require_attention_modules(net, owner)
     output = Path(cfg.output)
     output.mkdir(parents=True, exist_ok=True)
     loggers = build_loggers(cfg)

@@ -28,7 +28,13 @@ from attnseg.inference.checkpoint import build_model, load_checkpoint
 from attnseg.inference.device import pick_device
 from attnseg.inference.images import list_images, predict_image, read_image, shrink
 from attnseg.inference.modes import SegmentationInference
-from attnseg.models.attention.capture import Maps, attention_modules, capture_attention, is_spatial
+from attnseg.models.attention.capture import (
+    Maps,
+    attention_modules,
+    capture_attention,
+    is_spatial,
+    require_attention_modules,
+)
 from attnseg.tasks.hydra_app import hydra_app, merge_with_checkpoint
 from attnseg.training.loggers import build_loggers, close_loggers
 from attnseg.training.module import SegmentationModule
@@ -44,9 +50,8 @@ def explore(cfg: DictConfig) -> list[Path]:
     cfg = merge_with_checkpoint(cfg, checkpoint)
     device = pick_device(cfg.device)
     model = build_model(cfg, checkpoint, cfg.ckpt_path).to(device)
-    if not attention_modules(model.net):
-        head = cfg.model.net.head._target_
-        raise ValueError(f"ckpt_path: the model in {str(cfg.ckpt_path)!r} ({head}) has no attention module")
+    owner = f"ckpt_path: the model in {str(cfg.ckpt_path)!r} ({cfg.model.net.head._target_})"
+    require_attention_modules(model.net, owner)
     images = list_images(cfg.image)
     output = Path(cfg.output)
     output.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -38,19 +38,21 @@ from attnseg.training.module import RUN_CONFIG_KEY
 
 Rules = list[tuple[str, str]]  # (regex on the source key, replacement)
 
-_STEM = [(rf"^{src}\.", f"net.backbone.body.{dst}.") for src, dst in (
-    ("stem.0", "conv1.0"), ("stem.1", "conv1.1"), ("stem.3", "conv1.3"),
-    ("stem.4", "conv1.4"), ("stem.6", "conv1.6"), ("stem.7", "bn1"),
-)]  # fmt: skip
-_CONV_MODULE = {"conv": "0", "bn": "1"}  # mmseg's ConvModule -> our ConvNormAct
+# timm's deep stem (conv1 = conv, bn, act, conv, bn, act, conv; then bn1) under other names
+TIMM_DEEP_STEM = ("conv1.0", "conv1.1", "conv1.3", "conv1.4", "conv1.6", "bn1")
+
+
+def _renames(src_prefix: str, dst_prefix: str, pairs: Iterable[tuple[str, str]]) -> Rules:
+    return [(rf"^{re.escape(src_prefix + src)}\.", f"{dst_prefix}{dst}.") for src, dst in pairs]
 
 
 def _conv_module(src: str, dst: str) -> Rules:
-    return [(rf"^{re.escape(src)}\.{part}\.", f"{dst}.{index}.") for part, index in _CONV_MODULE.items()]
+    """mmseg's ConvModule (``conv``, ``bn``) -> our ConvNormAct (``0``, ``1``)."""
+    return _renames(f"{src}.", f"{dst}.", (("conv", "0"), ("bn", "1")))
 
 
 MMSEG: Rules = [
-    *[(pattern.replace("^", "^backbone\\."), repl) for pattern, repl in _STEM],
+    *_renames("backbone.stem.", "net.backbone.body.", zip(("0", "1", "3", "4", "6", "7"), TIMM_DEEP_STEM, strict=True)),
     (r"^backbone\.(layer\d)\.", r"net.backbone.body.\1."),
     *_conv_module("auxiliary_head.convs.0", "net.aux_head.convs.0"),
     (r"^auxiliary_head\.conv_seg\.", "net.aux_head.classifier."),
@@ -74,12 +76,12 @@ MMSEG: Rules = [
 MMSEG_CCHEAD = _conv_module("decode_head.conv_cat", "net.head.bottleneck")
 MMSEG_NLHEAD = _conv_module("decode_head.conv_cat", "net.head.fuse")
 
-_DEEP_STEM: Rules = [(rf"^{prefix}{src}\.", f"net.backbone.body.{dst}.") for prefix in ("",) for src, dst in (
-    ("conv1", "conv1.0"), ("bn1", "conv1.1"), ("conv2", "conv1.3"),
-    ("bn2", "conv1.4"), ("conv3", "conv1.6"), ("bn3", "bn1"),
-)]  # fmt: skip
 CCNET: Rules = [
-    *_DEEP_STEM,
+    *_renames(
+        "",
+        "net.backbone.body.",
+        zip(("conv1", "bn1", "conv2", "bn2", "conv3", "bn3"), TIMM_DEEP_STEM, strict=True),
+    ),
     (r"^(layer\d)\.", r"net.backbone.body.\1."),
     (r"^head\.conva\.", "net.head.reduce."),
     (r"^head\.cca\.", "net.head.attention."),

@@ -28,6 +28,14 @@ def attention_modules(net: nn.Module) -> dict[str, nn.Module]:
     }
 
 
+def require_attention_modules(net: nn.Module, owner: str) -> dict[str, nn.Module]:
+    """:func:`attention_modules`, or a ``ValueError`` ``"<owner> has no attention module"``."""
+    modules = attention_modules(net)
+    if not modules:
+        raise ValueError(f"{owner} has no attention module")
+    return modules
+
+
 @torch.inference_mode()
 def capture_attention(net: nn.Module, images: torch.Tensor) -> Maps:
     """Every attention module's maps on ``images``, one entry per call (in call order)."""
