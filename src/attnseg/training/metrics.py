@@ -24,6 +24,22 @@ def segmentation_metrics(num_classes: int, ignore_index: int) -> MetricCollectio
     )
 
 
+def train_metrics(num_classes: int, ignore_index: int) -> MetricCollection:
+    """The training split's metrics: mIoU and per-class IoU only (one confusion matrix).
+
+    They are updated on every training step, so they hold only what the training logs show: the
+    two accuracies of :func:`segmentation_metrics` would cost two more stat-score updates per
+    step (~4 ms at batch 4 x 64 x 320 on a CPU core) for figures that validation already gives.
+    """
+    common = {"num_classes": num_classes, "ignore_index": ignore_index, "validate_args": False}
+    return MetricCollection(
+        {
+            "miou": MulticlassJaccardIndex(average="macro", **common),
+            "iou": MulticlassJaccardIndex(average="none", **common),
+        }
+    )
+
+
 def flatten_metrics(results: dict[str, torch.Tensor], class_names: list[str]) -> dict[str, float]:
     """Turn ``{"val/iou": tensor[K], "val/miou": tensor}`` into scalar entries (``val/iou_<name>``)."""
     flat: dict[str, float] = {}

@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
-from attnseg.training.metrics import flatten_metrics, segmentation_metrics
+from attnseg.training.metrics import flatten_metrics, segmentation_metrics, train_metrics
 
 # checkpoint["attnseg_config"]: the resolved config of the run that wrote the checkpoint
 RUN_CONFIG_KEY = "attnseg_config"
@@ -65,7 +65,7 @@ class SegmentationModule(L.LightningModule):
         self.loss_weights = {"out": 1.0, "aux": 0.4, **dict(loss_weights or {})}
         self.head_lr_mult = head_lr_mult
         metrics = segmentation_metrics(num_classes, ignore_index)
-        self.train_metrics = metrics.clone(prefix="train/")
+        self.train_metrics = train_metrics(num_classes, ignore_index).clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.run_config = dict(run_config) if run_config is not None else None
@@ -88,7 +88,8 @@ class SegmentationModule(L.LightningModule):
         images, masks = batch
         outputs = self.net(images)
         loss, losses = self.compute_loss(outputs, masks)
-        preds = outputs["out"].argmax(dim=1)
+        # the same indices as argmax (first maximum), ~10x faster on CPU
+        preds = outputs["out"].detach().max(dim=1).indices
         getattr(self, f"{split}_metrics").update(preds, masks)
         on_step = split == "train"
         self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(images))
@@ -102,7 +103,8 @@ class SegmentationModule(L.LightningModule):
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> dict[str, torch.Tensor]:
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:  # the steps the logger writes
+            self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         return self._shared_step(batch, "train")
 
     def validation_step(
