@@ -80,6 +80,47 @@ def test_wide_scenes_put_the_beacon_beyond_a_cnn_receptive_field_from_every_crat
     assert classes == {CRATE_RED, CRATE_BLUE}
 
 
+def test_diagonal_scenes_put_the_beacon_outside_every_crate_row_and_column_band() -> None:
+    # layout=diagonal at 200 x 200: every crate pixel is more than 0.6 * 200 = 120 px from every
+    # beacon pixel along each axis: beyond the +-115 px band of one criss-cross pass
+    # (tests/models/test_two_passes_geometry.py)
+    ds = SyntheticSegmentation("val", num_samples=60, image_size=200, layout="diagonal")
+    corners, classes = set(), set()
+    for i in range(len(ds)):
+        image, mask = ds[i]
+        beacon = torch.nonzero(mask == BEACON)
+        crates = torch.nonzero((mask == CRATE_RED) | (mask == CRATE_BLUE))
+        assert len(beacon) and len(crates), f"sample {i} lacks a beacon or a crate"
+        gaps = [
+            max(crates[:, a].min() - beacon[:, a].max(), beacon[:, a].min() - crates[:, a].max()).item()
+            for a in (0, 1)
+        ]
+        assert min(gaps) > 120, f"sample {i}: crates only {gaps} px (rows, columns) from the beacon"
+        corners.add(tuple((beacon.float().mean(0) < 100).tolist()))
+        classes.add(CRATE_RED if (mask == CRATE_RED).any() else CRATE_BLUE)
+        red_minus_blue = image[0] - image[2]  # the beacon is the only red-blue contrast
+        assert red_minus_blue[mask != BEACON].abs().mean() < 0.06
+    assert len(corners) == 4, "the beacon should visit every corner"
+    assert classes == {CRATE_RED, CRATE_BLUE}
+
+
+def test_diagonal_scenes_are_reproducible() -> None:
+    a, b = (SyntheticSegmentation("test", image_size=200, layout="diagonal", seed=3) for _ in range(2))
+    assert all(torch.equal(a[i][0], b[i][0]) and torch.equal(a[i][1], b[i][1]) for i in (0, 7))
+    assert not torch.equal(a[0][1], SyntheticSegmentation("test", image_size=200, layout="diagonal")[0][1])
+
+
+@pytest.mark.parametrize("size", [[64, 320], [200, 240], 160])
+def test_diagonal_layout_refuses_sizes_that_break_its_geometry(size) -> None:
+    with pytest.raises(ValueError, match=r"dataset\.val\.image_size must be square with a side of at least 192"):
+        SyntheticSegmentation("val", image_size=size, layout="diagonal")
+
+
+def test_unknown_layout_is_refused_with_the_key() -> None:
+    with pytest.raises(ValueError, match=r"dataset\.train\.layout must be one of \('auto', 'diagonal'\), got 'corner'"):
+        SyntheticSegmentation("train", image_size=200, layout="corner")
+
+
 @pytest.mark.parametrize("size", [31, [64, 16], [64], "big"])
 def test_bad_image_size_is_rejected(size) -> None:
     with pytest.raises(ValueError, match=r"dataset\.train\.image_size must be a side or \[height, width\]"):

@@ -66,11 +66,11 @@ def test_launcher_folder_resolves_before_hydra_sets_its_config(tmp_path: Path, m
     # with the default sweep dir failed with "HydraConfig was not set".
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     monkeypatch.chdir(tmp_path)
-    cfg = _compose("hydra/launcher=local", "experiment=synthetic_ablation")
+    cfg = _compose("hydra/launcher=local", "experiment=diag_long_range")
     monkeypatch.setattr(HydraConfig.instance(), "cfg", None)
     assert not HydraConfig.initialized()
     folder = cfg.hydra.launcher.submitit_folder
-    assert folder.startswith(f"{tmp_path}/logs/synthetic_ablation/multiruns/"), folder
+    assert folder.startswith(f"{tmp_path}/logs/diag_long_range/multiruns/"), folder
     assert cfg.hydra.launcher.tasks_per_node >= 1
 
 
@@ -84,20 +84,20 @@ def test_hparams_search_config_composes() -> None:
 
 
 def test_ablation_sweeps_every_attention_head_over_three_seeds() -> None:
-    params = _compose("experiment=synthetic_ablation").hydra.sweeper.params
+    params = _compose("experiment=diag_long_range").hydra.sweeper.params
     assert params.head.split(",") == ["fcn", *ATTENTION_HEADS]
     assert params.seed.split(",") == ["0", "1", "2"]
     missing = [h for h in ATTENTION_HEADS if not (CONF / "head" / f"{h}.yaml").is_file()]
     if missing:
         pytest.skip(f"heads not in conf/head yet: {missing}")
     for head in ["fcn", *ATTENTION_HEADS]:
-        _compose("experiment=synthetic_ablation", f"head={head}")
+        _compose("experiment=diag_long_range", f"head={head}")
 
 
 def test_ablation_fcn_baseline_cannot_see_the_beacon_from_any_crate() -> None:
     # The ablation is only a test of long-range context if the baseline's receptive field is
     # narrower than the dataset's beacon-to-crate gap (0.4 x width, checked in test_data.py).
-    cfg = _compose("experiment=synthetic_ablation", "head=fcn")
+    cfg = _compose("experiment=diag_long_range", "head=fcn")
     height, width = cfg.dataset.train.image_size
     net = instantiate(cfg.model.net).eval()
     for m in net.modules():  # timm zero-inits the last BN of each block, hiding its conv path
@@ -132,7 +132,7 @@ def test_multirun_finishes_every_job_and_marks_the_failed_one(tmp_path: Path) ->
     # The ablation experiment narrowed to one head; seed=-1 makes the third job fail.
     result = run_train(
         "-m",
-        "experiment=synthetic_ablation",
+        "experiment=diag_long_range",
         *TINY,
         "hydra.sweeper.params.head=fcn",
         "hydra.sweeper.params.seed='0,1,-1'",
@@ -153,7 +153,7 @@ def test_multirun_finishes_every_job_and_marks_the_failed_one(tmp_path: Path) ->
         assert len(list((tmp_path / job / "wandb").glob("offline-run-*"))) == 1  # one W&B run per job
         wandb_cfgs.append(yaml.safe_load((tmp_path / job / "config.yaml").read_text())["logger"]["wandb"])
     assert [c["name"] for c in wandb_cfgs] == ["fcn-test_resnet-seed0", "fcn-test_resnet-seed1"]
-    assert {c["group"] for c in wandb_cfgs} == {f"synthetic_ablation-{tmp_path.name}"}
+    assert {c["group"] for c in wandb_cfgs} == {f"diag_long_range-{tmp_path.name}"}
 
     rows = report.main([str(tmp_path), "--size", "64", "--no-wandb"])
     assert len(rows) == 1 and [r.ok for r in rows[0].runs] == [True, True, False]

@@ -13,14 +13,14 @@ from attnseg.tools.cost import head_cost
 @pytest.mark.parametrize(
     ("overrides", "size"),
     [
-        ([], 112),  # the synthetic scenes: the whole image
-        (["experiment=synthetic_ablation"], [64, 320]),
+        ([], [64, 320]),  # the synthetic scenes: the whole image
+        (["experiment=diag_two_passes"], 200),
         (["dataset=cityscapes"], [512, 1024]),  # native-size images: the train crop
         (["experiment=cityscapes_769"], [769, 769]),
         (["dataset=ade20k"], [512, 512]),  # image_size is the shorter side there: the crop wins
         (["dataset=cityscapes", "dataset.train.transforms=null"], None),  # no one size: no FLOPs
     ],
-    ids=["synthetic", "synthetic_ablation", "cityscapes", "cityscapes_769", "ade20k", "cityscapes_no_crop"],
+    ids=["synthetic", "diag_two_passes", "cityscapes", "cityscapes_769", "ade20k", "cityscapes_no_crop"],
 )
 def test_example_input_is_one_training_input(make_cfg, overrides: list[str], size) -> None:
     assert make_cfg(*overrides, tiny=False).model.example_input_size == size

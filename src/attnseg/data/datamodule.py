@@ -33,6 +33,8 @@ class SegDataModule(L.LightningDataModule):
         persistent_workers: keep workers alive between epochs (only when ``num_workers > 0``).
         root: folder of a dataset read from disk (its splits read it through ``${dataset.root}``);
             kept so the run's config records where the data came from. ``None`` for generated data.
+        query_classes: classes whose pixels the end-of-run attention picture queries (e.g. the
+            bundled scenes' crates, told apart only by a distant cue); empty: the image centre.
     """
 
     def __init__(
@@ -51,9 +53,15 @@ class SegDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = True,
         root: str | None = None,
+        query_classes: Sequence[str] = (),
     ) -> None:
         super().__init__()
         check_metadata(num_classes, class_names, palette, ignore_index)
+        unknown = [name for name in query_classes if name not in class_names]
+        if unknown:
+            raise ValueError(
+                f"dataset.query_classes: {unknown} are not in dataset.class_names {list(class_names)}"
+            )
         if batch_size <= 0:
             raise ValueError(f"dataset.batch_size must be a positive integer, got {batch_size}")
         for split, ds in (("train", train), ("val", val), ("test", test)):
@@ -78,6 +86,7 @@ class SegDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.root = root
+        self.query_classes = list(query_classes)
         # the run's seed (`seed_everything` ran before the datamodule is built): the train order
         # and augmentation derive from it, see attnseg.data.sampling
         self.seed = torch.initial_seed()

@@ -12,6 +12,14 @@ around each pixel, so in a square 64-128 px scene its receptive field still cove
 sits at one end and the crates at the other, at least ``0.4 * width`` pixels apart (128 px at
 64 x 320), beyond the reach of a convolutional head; ``experiment=synthetic_ablation`` uses them.
 
+*Diagonal* scenes (``layout=diagonal``, square, side at least 192) test criss-cross attention's
+two passes (Huang et al., CCNet, ICCV 2019, https://arxiv.org/abs/1811.11721): the beacon sits in
+one corner and the crates in the opposite one, so every crate pixel is more than ``0.6 * side``
+away from every beacon pixel along *both* axes (120 px at 200 x 200). The cue then shares neither a
+row band nor a column band with any crate: one criss-cross pass, whose row and column features
+each see about +-115 px (``test_resnet`` at stride 8), cannot carry it; two passes can
+(row -> column -> crate), as can Non-local or self-attention (``experiment=diag_two_passes``).
+
 Samples are a pure function of ``(seed, split, index)``: no download, no files, reproducible.
 """
 
@@ -28,6 +36,8 @@ from attnseg.data.transforms import Transform, check_crop_fits, make_sample
 CLASS_NAMES = ("background", "disk", "square", "beacon", "crate_red", "crate_blue")
 PALETTE = ((0, 0, 0), (230, 159, 0), (0, 158, 115), (240, 228, 66), (213, 94, 0), (0, 114, 178))
 SPLITS = ("train", "val", "test")
+LAYOUTS = ("auto", "diagonal")
+MIN_DIAGONAL_SIDE = 192
 BEACON_COLORS = {"crate_red": (225, 35, 35), "crate_blue": (35, 70, 230)}
 
 
@@ -42,6 +52,8 @@ class SyntheticSegmentation(Dataset):
             (see :func:`render_scene`).
         seed: dataset seed; the same seed always yields the same images.
         transforms: joint image/mask transforms (torchvision ``transforms.v2``).
+        layout: ``auto`` (square, or wide when ``width >= 2 * height``) or ``diagonal`` (beacon and
+            crates in opposite corners of a square scene of side >= 192; see the module docstring).
     """
 
     def __init__(
@@ -52,6 +64,7 @@ class SyntheticSegmentation(Dataset):
         image_size: int | Sequence[int] = 128,
         seed: int = 0,
         transforms: Transform | None = None,
+        layout: str = "auto",
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"SyntheticSegmentation: split must be one of {SPLITS}, got {split!r}")
@@ -66,8 +79,16 @@ class SyntheticSegmentation(Dataset):
                 f"dataset.{split}.image_size must be a side or [height, width] of at least 32 pixels, "
                 f"got {image_size}"
             )
+        if layout not in LAYOUTS:
+            raise ValueError(f"dataset.{split}.layout must be one of {LAYOUTS}, got {layout!r}")
+        if layout == "diagonal" and (hw[0] != hw[1] or hw[0] < MIN_DIAGONAL_SIDE):
+            raise ValueError(
+                f"dataset.{split}.image_size must be square with a side of at least {MIN_DIAGONAL_SIDE} "
+                f"pixels for layout=diagonal, got {image_size}"
+            )
         check_crop_fits(transforms, hw, f"dataset.{split}.transforms")
         self.split, self.num_samples, self.image_size, self.seed = split, num_samples, hw, seed
+        self.layout = layout
         self.transforms = transforms
 
     def __len__(self) -> int:
@@ -77,11 +98,13 @@ class SyntheticSegmentation(Dataset):
         if not 0 <= index < self.num_samples:
             raise IndexError(f"index {index} out of range for {self.num_samples} samples")
         rng = np.random.default_rng((self.seed, SPLITS.index(self.split), index))
-        image, mask = render_scene(rng, self.image_size)
+        image, mask = render_scene(rng, self.image_size, self.layout)
         return make_sample(torch.from_numpy(image).permute(2, 0, 1), torch.from_numpy(mask), self.transforms)
 
 
-def render_scene(rng: np.random.Generator, size: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def render_scene(
+    rng: np.random.Generator, size: int | Sequence[int], layout: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw one scene: returns an RGB uint8 image (H, W, 3) and its label map (H, W).
 
     ``size`` is the side of a square scene or its ``(height, width)``. Objects scale with the
@@ -97,14 +120,20 @@ def render_scene(rng: np.random.Generator, size: int | Sequence[int]) -> tuple[n
       red-blue contrast in the image;
     - the scene holds ``width // height`` times more crates, disks and squares (5-10 each at
       64 x 320; crates that do not fit their zone are skipped).
+
+    A *diagonal* scene (``layout="diagonal"``, square) keeps the wide scenes' colour rule but puts
+    the beacon inside a corner box of 0.2 x the side and 2-4 small crates inside the opposite
+    corner's box: ``0.6 * side`` pixels separate them along each axis.
     """
     h, w = _hw(size)
     s = min(h, w)
-    wide = w >= 2 * h
+    diagonal = layout == "diagonal"
+    wide = w >= 2 * h and not diagonal
+    grey = wide or diagonal  # red = blue everywhere but on the beacon
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     base = rng.uniform(50, 150, 3)
     tilt = rng.uniform(-30, 30, (2, 3))
-    if wide:  # red = blue everywhere but on the beacon: its colour is the only red-blue contrast
+    if grey:  # the beacon's colour is then the only red-blue contrast
         base[2], tilt[:, 2] = base[0], tilt[:, 0]
     image = base + tilt[0] * (xx / w)[..., None] + tilt[1] * (yy / h)[..., None]
     mask = np.zeros((h, w), np.uint8)
@@ -115,10 +144,11 @@ def render_scene(rng: np.random.Generator, size: int | Sequence[int]) -> tuple[n
         away_from: tuple[float, float] | None = None,
         min_dist: float = 0.0,
         x_range: tuple[float, float] = (0.0, float(w)),
+        y_range: tuple[float, float] = (0.0, float(h)),
     ) -> tuple[float, float] | None:
-        # centre ranges keep the object inside the image (and, for x, inside x_range)
-        low = (radius, max(radius, x_range[0]))
-        high = (h - radius, min(w - radius, x_range[1]))
+        # centre ranges keep the object inside the image (and inside x_range, y_range)
+        low = (max(radius, y_range[0]), max(radius, x_range[0]))
+        high = (min(h - radius, y_range[1]), min(w - radius, x_range[1]))
         for _ in range(100):
             cy, cx = rng.uniform(low, high, 2)
             if away_from is not None and np.hypot(cy - away_from[0], cx - away_from[1]) < min_dist:
@@ -131,15 +161,27 @@ def render_scene(rng: np.random.Generator, size: int | Sequence[int]) -> tuple[n
     # Beacon: a cross whose colour decides the crates' class.
     crate_class = int(rng.integers(2))
     beacon_color = np.array(list(BEACON_COLORS.values())[crate_class], np.float32)
-    # in wide scenes a cross nearly as tall as the image: a landmark, not a detail
-    arm, half_width = (0.45 * s, 0.15 * s) if wide else (0.1 * s, 0.035 * s)
-    if wide:  # beacon inside the outer 20 % of one end, crates inside the far 40 % of the other
+    crate_zone = beacon_y = crate_y = None
+    if wide:  # a cross nearly as tall as the image, inside the outer 20 % of one end
+        arm, half_width = 0.45 * s, 0.15 * s
         left = bool(rng.integers(2))
         beacon_zone = (0.0, 0.2 * w - arm) if left else (0.8 * w + arm, float(w))
         crate_zone = (0.6 * w, float(w)) if left else (0.0, 0.4 * w)
+    elif diagonal:  # a cross filling a corner box of 0.2 x the side; crates in the opposite box
+        arm, half_width = 0.1 * s, 0.035 * s
+        top, left = (bool(b) for b in rng.integers(2, size=2))
+        beacon_zone, beacon_y = _corner(left, w), _corner(top, h)
+        crate_zone, crate_y = _corner(not left, w), _corner(not top, h)
     else:
+        arm, half_width = 0.1 * s, 0.035 * s
         beacon_zone = (0.0, float(w))
-    cy, cx = place(np.hypot(arm, half_width) if wide else arm * 1.42, x_range=beacon_zone)
+    if wide:
+        cy, cx = place(np.hypot(arm, half_width), x_range=beacon_zone)
+    elif diagonal:  # the whole cross inside the box: its centre at the box's centre
+        cy, cx = sum(beacon_y) / 2, sum(beacon_zone) / 2
+        placed.append((cy, cx, arm * 1.42))
+    else:
+        cy, cx = place(arm * 1.42, x_range=beacon_zone)
     win = _window(cy, cx, arm)
     y, x = yy[win] - cy, xx[win] - cx
     cross = ((np.abs(y) <= arm) & (np.abs(x) <= half_width)) | (
@@ -151,11 +193,12 @@ def render_scene(rng: np.random.Generator, size: int | Sequence[int]) -> tuple[n
     # Crates: identical grey checkerboards, far from the beacon.
     check = max(s // 32, 2)
     checker = ((yy // check + xx // check) % 2).astype(np.float32)
-    for _ in range(rng.integers(1, 3) * (w // h if wide else 1)):
-        half = rng.uniform(0.08, 0.12) * s
-        if wide:  # the crate's whole square, not only its centre, inside the crate zone
-            zone = (crate_zone[0] + half, crate_zone[1] - half)
-            spot = place(half * 1.42, x_range=zone)
+    count = rng.integers(1, 3) * (w // h if wide else 2 if diagonal else 1)
+    for _ in range(count):
+        half = rng.uniform(0.035, 0.05) * s if diagonal else rng.uniform(0.08, 0.12) * s
+        if crate_zone is not None:  # the crate's whole square, not only its centre, inside the zone
+            ys = (0.0, float(h)) if crate_y is None else (crate_y[0] + half, crate_y[1] - half)
+            spot = place(half * 1.42, x_range=(crate_zone[0] + half, crate_zone[1] - half), y_range=ys)
         else:
             spot = place(half * 1.42, away_from=beacon, min_dist=0.45 * s)
         if spot is not None:
@@ -175,12 +218,17 @@ def render_scene(rng: np.random.Generator, size: int | Sequence[int]) -> tuple[n
             y, x = yy[win] - spot[0], xx[win] - spot[1]
             region = np.hypot(y, x) <= half if name == "disk" else (np.abs(y) <= half) & (np.abs(x) <= half)
             color = rng.uniform(0, 255, 3)
-            if wide:
+            if grey:
                 color[2] = color[0]
             _paint(image[win], mask[win], region, color, CLASS_NAMES.index(name))
 
     image += rng.normal(0, 8, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8), mask
+
+
+def _corner(low: bool, side: float) -> tuple[float, float]:
+    """The first or the last 20 % of an axis of ``side`` pixels."""
+    return (0.0, 0.2 * side) if low else (0.8 * side, float(side))
 
 
 def _window(cy: float, cx: float, extent: float) -> tuple[slice, slice]:

@@ -20,6 +20,7 @@ from attnseg.config.ranks import is_rank_zero
 from attnseg.config.resume import CHECKPOINT, FINISHED, LAST
 from attnseg.inference.checkpoint import check_resumable, load_checkpoint
 from attnseg.tasks.hydra_app import hydra_app
+from attnseg.training.callbacks.attention_picture import AttentionPicture
 from attnseg.training.callbacks.preemption import PREEMPTED_EXIT_CODE
 from attnseg.training.loggers import build_loggers, close_loggers
 
@@ -83,6 +84,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         print_metrics_table({k: v for k, v in metrics.items() if "/iou_" not in k or k.startswith("test/")})
         if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path:
             log.info(f"Best checkpoint: {trainer.checkpoint_callback.best_model_path}")
+        for picture in (c.written for c in callbacks if isinstance(c, AttentionPicture) and c.written):
+            log.info(f"Attention picture (where the ringed pixels attend): {picture}")
         log.info(f"Outputs in {output_dir}")
     return metrics
 

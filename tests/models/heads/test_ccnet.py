@@ -7,6 +7,7 @@ from functools import partial
 
 import pytest
 import torch
+from hydra.utils import instantiate
 from torch import nn
 
 from attnseg.models.attention import CrissCrossAttention
@@ -16,6 +17,14 @@ from tests.models.heads.contract import HeadContract, MakeCfg, inner_widths
 
 class TestCCNet(HeadContract):
     option, head_class = "ccnet", CCHead
+
+
+class TestCCNetOnePass(HeadContract):
+    option, head_class = "ccnet_r1", CCHead  # the two-passes diagnostic's R=1
+
+    def test_option_is_ccnet_with_one_pass(self, make_cfg: MakeCfg) -> None:
+        assert instantiate(make_cfg("head=ccnet_r1").model.net).head.recurrence == 1
+        assert instantiate(make_cfg("head=ccnet").model.net).head.recurrence == 2
 
     def test_one_attention_is_shared_across_recurrences(self) -> None:
         head = CCHead(32, 3, channels=16, recurrence=3)
