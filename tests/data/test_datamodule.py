@@ -21,3 +21,12 @@ def test_train_split_smaller_than_a_batch_is_refused(tmp_path: Path) -> None:
     assert "lower dataset.batch_size to at most 4" in str(err.value)
     datamodule = SegDataModule(train, val, batch_size=4, **CITYSCAPES_META)
     assert len(datamodule.train_dataloader()) == 1
+
+
+def test_sampler_takes_any_seed_lightning_draws() -> None:
+    # seed=null: Lightning draws a seed that can be up to 2**64 - 1 (it overflowed manual_seed)
+    from attnseg.data.sampling import EpochSampler
+
+    sampler = EpochSampler(8, seed=2**64 - 1)
+    sampler.set_epoch(3)
+    assert sorted(i for i, _ in sampler) == list(range(8))

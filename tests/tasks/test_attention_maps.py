@@ -135,6 +135,16 @@ def test_gamma_callback_logs_every_gamma(tmp_path: Path) -> None:
     assert sum(1 for row in rows if row[gammas[0]]) == 2  # 8 samples / batch 4: every step
 
 
+def test_gamma_and_lr_land_on_every_row_the_logger_writes(tmp_path: Path) -> None:
+    # logged only on the steps the logger writes (log_every_n_steps): none of them may be missed
+    overrides = ["dataset.train.num_samples=32", "trainer.log_every_n_steps=2", "head=ccnet", "logger=csv"]
+    train(compose_config([*TINY, *overrides, "test=false"], tmp_path))
+    with open(tmp_path / "csv" / "version_0" / "metrics.csv") as f:
+        steps = [row for row in csv.DictReader(f) if row["train/loss_step"]]
+    assert len(steps) == 4  # 8 steps, every second one written
+    assert all(row["gamma/net.head.attention"] and row["train/lr"] for row in steps)
+
+
 def test_gamma_callback_is_a_no_op_without_attention(tmp_path: Path) -> None:
     callback = LogAttentionGamma()
     callback.on_fit_start(None, instantiate(compose_config([*TINY, "head=fcn"], tmp_path).model))

@@ -53,7 +53,8 @@ class EpochSampler(Sampler[tuple[int, int]]):
         if not self._epoch_set and self._passes_started:  # wrapped under DDP: count epochs here
             self.epoch += 1
         self._passes_started, self._epoch_set = True, False
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        # modulo 2**63: a seed drawn by Lightning (seed=null) can be up to 2**64 - 1, manual_seed takes an int64
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
         order = torch.randperm(self.num_samples, generator=generator) if self.shuffle else None
         seeds = torch.randint(0, 2**62, (self.num_samples,), generator=generator)
         start, self._skip = self._skip, 0

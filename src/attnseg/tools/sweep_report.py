@@ -8,6 +8,8 @@ sweep folder, as ``attnseg-report <sweep folder>`` would write them (:mod:`attns
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +30,9 @@ class ReportAtSweepEnd(Callback):
         self.args = [str(a) for a in args]
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from attnseg.tools.report import main  # the report's plotting stack loads only here
-
         sweep_dir = str(config.hydra.sweep.dir)
         log.info(f"Sweep finished: attnseg-report {sweep_dir} {' '.join(self.args)}".rstrip())
-        main([sweep_dir, *self.args])
+        # its own process, as on the command line: the cost measurements start from a clean heap
+        result = subprocess.run([sys.executable, "-m", "attnseg.tools.report", sweep_dir, *self.args])
+        if result.returncode:
+            log.error(f"attnseg-report {sweep_dir} failed (exit status {result.returncode})")

@@ -30,5 +30,7 @@ class LogAttentionGamma(L.Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        if trainer.global_step % trainer.log_every_n_steps:  # only the steps the logger writes
+            return
         for path, gamma in self.gammas.items():
             pl_module.log(f"gamma/{path}", gamma.detach().float().mean(), on_step=True, on_epoch=False)
