@@ -112,12 +112,16 @@ def test_diagonal_scenes_are_reproducible() -> None:
 
 @pytest.mark.parametrize("size", [[64, 320], [200, 240], 160])
 def test_diagonal_layout_refuses_sizes_that_break_its_geometry(size) -> None:
-    with pytest.raises(ValueError, match=r"dataset\.val\.image_size must be square with a side of at least 192"):
+    with pytest.raises(
+        ValueError, match=r"dataset\.val\.image_size must be square with a side of at least 192"
+    ):
         SyntheticSegmentation("val", image_size=size, layout="diagonal")
 
 
 def test_unknown_layout_is_refused_with_the_key() -> None:
-    with pytest.raises(ValueError, match=r"dataset\.train\.layout must be one of \('auto', 'diagonal'\), got 'corner'"):
+    with pytest.raises(
+        ValueError, match=r"dataset\.train\.layout must be one of \('auto', 'diagonal'\), got 'corner'"
+    ):
         SyntheticSegmentation("train", image_size=200, layout="corner")
 
 

@@ -78,6 +78,16 @@ def test_report_groups_seeds_and_lists_failures(sweep: Path) -> None:
     assert (sweep / "report.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_head_costs_are_measured_on_the_gpu_when_there_is_one(sweep: Path, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    devices: list[str] = []
+    monkeypatch.setattr(report, "head_costs", lambda row, size, device: devices.append(device) or {})
+    report.main([str(sweep), "--no-wandb"])  # --device auto
+    assert devices == ["cuda", "cuda"]
+    assert "Head cost for one 512x512 image on cuda" in (sweep / "report.md").read_text()
+
+
 def test_report_logs_the_table_to_wandb_offline(sweep: Path, tmp_path: Path) -> None:
     report.main([str(sweep), "--out", str(tmp_path / "out"), "--no-cost"])
     runs = list((tmp_path / "out" / "wandb").glob("offline-run-*"))

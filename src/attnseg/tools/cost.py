@@ -2,13 +2,13 @@
 
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode``: one multiply-add counts as 2 FLOPs;
 convolutions, matrix products and attention are counted, element-wise ops, pooling and resizing
-are not. Latency is the median wall time of a forward pass.
+are not. Latency is the median wall time of a forward pass (the GPU synchronised around each,
+:func:`attnseg.tools.measure.time_steps`).
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Sequence
 
 import torch
@@ -18,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from attnseg.config.compose import compose
 from attnseg.models import Segmentor
+from attnseg.tools.measure import time_steps
 
 
 def build_net(head: str, overrides: Sequence[str] = ()) -> Segmentor:
@@ -32,19 +33,8 @@ def _flops(module: nn.Module, *args: object) -> int:
 
 
 def _latency_ms(net: nn.Module, images: torch.Tensor, repeats: int) -> float:
-    def sync() -> None:
-        if images.is_cuda:
-            torch.cuda.synchronize()
-
     net(images)  # warm-up: allocator, cuDNN autotuning, lazy inits
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        net(images)
-        sync()
-        times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times)
+    return 1000 * statistics.median(time_steps(lambda: net(images), repeats, images.device))
 
 
 def _num_params(module: nn.Module) -> int:

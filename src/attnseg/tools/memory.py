@@ -12,12 +12,16 @@ allocated inside the block, above what was held when it started:
   it is repeatable and the same in any process.
 
 Both count activations kept for backward, temporaries (an attention map and its softmax),
-outputs and gradients, and neither counts the weights or inputs that existed before the block.
+outputs and gradients, and neither counts the weights or inputs that existed before the block;
+:func:`held_bytes` is that starting level, for a whole-process figure. The CPU count does not see
+inside ``torch.compile``d code: under a dispatch mode Dynamo runs the frame eagerly, so what it
+would measure is the eager step (the benchmarks leave those rows without a memory figure).
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -91,6 +95,31 @@ class PeakMemory:
     @property
     def peak_mib(self) -> float:
         return self.peak_bytes / 2**20
+
+
+def held_bytes(
+    device: torch.device | str, parts: Iterable[nn.Module | torch.optim.Optimizer | torch.Tensor]
+) -> int:
+    """What is held before a step: the allocator's count on CUDA; elsewhere the distinct storages
+    of ``parts`` (modules' parameters, gradients and buffers, optimizers' state, tensors)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.memory_allocated(device)
+    tensors: list[torch.Tensor] = []
+    for part in parts:
+        if isinstance(part, nn.Module):
+            tensors += [*part.parameters(), *part.buffers()]
+            tensors += [p.grad for p in part.parameters() if p.grad is not None]
+        elif isinstance(part, torch.optim.Optimizer):
+            tensors += [t for state in part.state.values() for t in tree_leaves(state)]
+        else:
+            tensors.append(part)
+    storages = {
+        t.untyped_storage().data_ptr(): t.untyped_storage().nbytes()
+        for t in tensors
+        if isinstance(t, torch.Tensor) and t.device.type != "meta"
+    }
+    return sum(storages.values())
 
 
 def peak_training_memory(module: nn.Module, inputs: Any) -> float:

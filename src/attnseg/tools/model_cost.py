@@ -19,6 +19,7 @@ from hydra.errors import InstantiationException
 
 from attnseg.config.compose import conf_dir
 from attnseg.tools.cost import head_cost
+from attnseg.tools.measure import device_option
 
 
 def _refusal(err: Exception) -> str:
@@ -53,7 +54,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float] | str]
     parser.add_argument("overrides", nargs="*", help="head=a,b,c and Hydra overrides, as for train.py")
     parser.add_argument("--size", type=int, default=512, help="square input side in pixels")
     parser.add_argument("--repeats", type=int, default=5, help="timed forward passes per head")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device",
+        type=device_option,
+        default="auto",
+        help="auto (default: the GPU when there is one), cpu or cuda[:i]",
+    )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     args = parser.parse_intermixed_args(argv)
     if args.threads:

@@ -4,11 +4,13 @@ One row per head x backbone (x any other override that varies across the sweep's
 the seeds: mean +/- std of val and test mIoU, training throughput (``train/images_per_s``, from
 :class:`attnseg.training.callbacks.TrainThroughput`), and the decode head's cost at a fixed input
 (``--size``): parameters, forward GFLOPs (:mod:`attnseg.tools.model_cost`) and the peak memory of one
-training forward + backward of the head alone. Writes ``report.md``, ``report.csv`` (one line
-per row), ``report_runs.csv`` (one line per run) and ``report.png`` (mIoU vs head cost) next to
-the runs (or to ``--out``), and logs the table and the plot to W&B (offline unless
-``WANDB_MODE=online``; ``--no-wandb`` skips it). Runs that failed (``failed.json``, see
-:mod:`attnseg.training.sweep`) or left no metrics are counted and listed, never averaged in.
+training forward + backward of the head alone, on the GPU when there is one (``--device``; the
+rules of :mod:`attnseg.tools.measure`: on CUDA the allocator's peak, on the CPU the tensor count).
+Writes ``report.md``, ``report.csv`` (one line per row), ``report_runs.csv`` (one line per run)
+and ``report.png`` (mIoU vs head cost) next to the runs (or to ``--out``), and logs the table
+and the plot to W&B (offline unless ``WANDB_MODE=online``; ``--no-wandb`` skips it). Runs that
+failed (``failed.json``, see :mod:`attnseg.training.sweep`) or left no metrics are counted and
+listed, never averaged in.
 
 A run's final metrics are read from ``metrics.json``, else from the CSV logger
 (``csv/version_*/metrics.csv``), else from the offline W&B summary.
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from attnseg.tools.measure import device_option
 from attnseg.tools.report_files import write_csv, write_plot
 from attnseg.tools.runs import Row, find_runs, summarize
 
@@ -60,7 +63,7 @@ def _fmt(stat: tuple[float, float] | None, scale: float = 1.0, digits: int = 2) 
     return text if math.isnan(std) else f"{text} ± {std * scale:.{digits}f}"
 
 
-def to_markdown(rows: Sequence[Row], size: int) -> str:
+def to_markdown(rows: Sequence[Row], size: int, device: str = "cpu") -> str:
     """The table (mIoU in %, over seeds), then the failed runs."""
     show_variant = any(r.variant for r in rows)
     header = ["head", "backbone", *(["overrides"] if show_variant else []), "runs", "val mIoU (%)"]
@@ -77,8 +80,8 @@ def to_markdown(rows: Sequence[Row], size: int) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
-        f"mean ± std over seeds; runs: successful/total. Head cost for one {size}x{size} image "
-        "(GFLOPs: forward; peak memory: forward + backward of the head alone)."
+        f"mean ± std over seeds; runs: successful/total. Head cost for one {size}x{size} image on "
+        f"{device} (GFLOPs: forward; peak memory: forward + backward of the head alone)."
     )
     failed = [r for row in rows for r in row.runs if not r.ok]
     if failed:
@@ -126,7 +129,12 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory (or any folder of runs)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: sweep_dir)")
     parser.add_argument("--size", type=int, default=512, help="square input side for the head costs")
-    parser.add_argument("--device", default="cpu", help="device for the head costs (cpu, cuda)")
+    parser.add_argument(
+        "--device",
+        type=device_option,
+        default="auto",
+        help="device for the head costs: auto (default: the GPU when there is one), cpu or cuda[:i]",
+    )
     parser.add_argument("--no-cost", action="store_true", help="skip the head costs")
     parser.add_argument("--no-wandb", action="store_true", help="do not log the table to W&B")
     args = parser.parse_args(argv)
@@ -139,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     if not args.no_cost:
         for row in rows:
             row.cost = head_costs(row, args.size, args.device)
-    markdown = to_markdown(rows, args.size)
+    markdown = to_markdown(rows, args.size, args.device)
     (out / "report.md").write_text(markdown)
     write_csv(rows, runs, out)
     write_plot(rows, out / "report.png")
