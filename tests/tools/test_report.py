@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
@@ -48,7 +49,7 @@ def sweep(make_cfg, tmp_path: Path) -> Path:
     return root
 
 
-def test_report_groups_seeds_and_lists_failures(sweep: Path) -> None:
+def test_report_groups_seeds_and_lists_failures(sweep: Path, make_cfg) -> None:
     rows = report.main([str(sweep), "--size", "64", "--no-wandb"])
     assert [(r.head, r.backbone, r.variant) for r in rows] == [
         ("fcn", "test_resnet", ""),
@@ -62,6 +63,15 @@ def test_report_groups_seeds_and_lists_failures(sweep: Path) -> None:
     assert math.isnan(rows[1].stats["val_miou"][1]) and "test_miou" not in rows[1].stats
     assert main.cost["head_params"] == rows[1].cost["head_params"] > 0
     assert main.cost["head_gflops"] > 0 and main.cost["head_peak_mib"] > 0
+    # the whole model's step: its peak holds weights, gradients and AdamW's two moments at least
+    weights_mib = (
+        sum(p.numel() for p in instantiate(make_cfg("logger=none").model.net).parameters()) * 4 / 2**20
+    )
+    assert main.cost["step_ms_per_image"] > 0
+    assert (
+        main.cost["model_peak_mib"] > 4 * weights_mib
+        and main.cost["model_peak_mib"] > main.cost["head_peak_mib"]
+    )
 
     table = (sweep / "report.md").read_text()
     assert "| fcn | test_resnet | - | 2/4 | 60.00 ± 14.14 | 50.00 ± 14.14 |" in table
@@ -85,7 +95,7 @@ def test_head_costs_are_measured_on_the_gpu_when_there_is_one(sweep: Path, monke
     monkeypatch.setattr(report, "head_costs", lambda row, size, device: devices.append(device) or {})
     report.main([str(sweep), "--no-wandb"])  # --device auto
     assert devices == ["cuda", "cuda"]
-    assert "Head cost for one 512x512 image on cuda" in (sweep / "report.md").read_text()
+    assert "Costs for one 512x512 image on cuda" in (sweep / "report.md").read_text()
 
 
 def test_report_logs_the_table_to_wandb_offline(sweep: Path, tmp_path: Path) -> None:

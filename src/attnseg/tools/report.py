@@ -34,24 +34,33 @@ from attnseg.tools.runs import Row, find_runs, summarize
 
 
 def head_costs(row: Row, size: int, device: str) -> dict[str, float]:
-    """Params, GFLOPs (whole model and head) and the head's training peak memory at ``size``."""
+    """At one ``size`` x ``size`` input: params and GFLOPs (whole model and head), the head's training
+    peak memory, and the whole model's training step (ms per image, batch 1; its peak memory with
+    the weights and optimizer state)."""
     import torch
     from hydra.utils import instantiate
 
     from attnseg.tools.cost import head_cost
     from attnseg.tools.memory import peak_training_memory
+    from attnseg.tools.training_step import measure_training_step
 
     # a successful run's config is fully resolved (config.yaml); a failed one may not be
     config = next((r.config for r in sorted(row.runs, key=lambda r: not r.ok) if r.config), None)
     if config is None:
         return {}
-    net_cfg = OmegaConf.to_container(config.model.net, resolve=True)
-    net_cfg["backbone"].update(pretrained=False, weights=None)  # costs do not depend on weights
-    net = instantiate(net_cfg).to(device)
+    model_cfg = OmegaConf.to_container(config.model, resolve=True)
+    model_cfg["net"]["backbone"].update(pretrained=False, weights=None)  # costs do not depend on weights
+    torch.manual_seed(0)
+    module = instantiate(model_cfg).to(device)
+    net = module.net
     cost = head_cost(net, size, repeats=1, device=device)
     with torch.no_grad():
         features = net.backbone(torch.rand(1, 3, size, size, device=device))
     cost["head_peak_mib"] = peak_training_memory(net.head, net.head_input(features))
+    images = torch.rand(1, 3, size, size, device=device)
+    masks = torch.randint(0, config.dataset.num_classes, (1, size, size), device=device)
+    step = measure_training_step(module, images, masks, warmup=1, repeats=3)
+    cost["step_ms_per_image"], cost["model_peak_mib"] = step["ms_per_image"], step["peak_mib"]
     return cost
 
 
@@ -67,8 +76,9 @@ def to_markdown(rows: Sequence[Row], size: int, device: str = "cpu") -> str:
     """The table (mIoU in %, over seeds), then the failed runs."""
     show_variant = any(r.variant for r in rows)
     header = ["head", "backbone", *(["overrides"] if show_variant else []), "runs", "val mIoU (%)"]
-    header += ["test mIoU (%)", "head params (M)", "head GFLOPs", "head peak mem (MiB)", "train img/s"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---|" * show_variant + "---:|" * 7]
+    header += ["test mIoU (%)", "head params (M)", "head GFLOPs", "head peak mem (MiB)"]
+    header += ["train step (ms/img)", "model peak mem (MiB)", "train img/s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---|" * show_variant + "---:|" * 9]
     for row in rows:
         ok = sum(r.ok for r in row.runs)
         runs = f"{ok}/{len(row.runs)}"
@@ -76,12 +86,17 @@ def to_markdown(rows: Sequence[Row], size: int, device: str = "cpu") -> str:
         cells = [row.head, row.backbone, *([row.variant or "-"] if show_variant else []), runs]
         cells += [_fmt(row.stats.get("val_miou"), 100), _fmt(row.stats.get("test_miou"), 100)]
         cells += [f"{c['head_params'] / 1e6:.2f}" if c else "-", f"{c['head_gflops']:.2f}" if c else "-"]
-        cells += [f"{c['head_peak_mib']:.1f}" if c else "-", _fmt(row.stats.get("images_per_s"), 1, 1)]
+        cells += [f"{c['head_peak_mib']:.1f}" if c else "-"]
+        cells += [f"{c['step_ms_per_image']:.0f}" if c.get("step_ms_per_image") else "-"]
+        cells += [f"{c['model_peak_mib']:.0f}" if c.get("model_peak_mib") else "-"]
+        cells += [_fmt(row.stats.get("images_per_s"), 1, 1)]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
-        f"mean ± std over seeds; runs: successful/total. Head cost for one {size}x{size} image on "
-        f"{device} (GFLOPs: forward; peak memory: forward + backward of the head alone)."
+        f"mean ± std over seeds; runs: successful/total. Costs for one {size}x{size} image on "
+        f"{device}: head GFLOPs (forward) and head peak memory (forward + backward of the head "
+        "alone); train step: the whole model's forward, loss, backward and optimizer step (median "
+        "of 3), its peak memory with the weights and optimizer state (attnseg.tools.training_step)."
     )
     failed = [r for row in rows for r in row.runs if not r.ok]
     if failed:

@@ -13,6 +13,7 @@ from attnseg.tools.runs import Row, Run
 def write_csv(rows: Sequence[Row], runs: Sequence[Run], out: Path) -> None:
     """``report.csv`` (one line per row, numbers unrounded) and ``report_runs.csv`` (per run)."""
     cost_keys = ["params", "head_params", "gflops", "head_gflops", "head_peak_mib", "latency_ms"]
+    cost_keys += ["step_ms_per_image", "model_peak_mib"]
     with (out / "report.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         stats = ["val_miou", "test_miou", "images_per_s"]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import statistics
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,17 +32,14 @@ from attnseg.config.compose import compose, conf_dir
 from attnseg.tools.measure import (
     DTYPES,
     EXECUTIONS,
-    autocast,
     device_option,
     emit,
     is_out_of_memory,
     machine,
-    meter_sees,
     release,
     run_workers,
-    time_steps,
 )
-from attnseg.tools.memory import PeakMemory, held_bytes
+from attnseg.tools.training_step import measure_training_step
 
 HEADS = ("fcn", "ccnet", "danet", "nonlocal", "self_attn")
 FIELDS = ["head", "backbone", "size", "batch", "dtype", "exec", "device", "params", "time_median_s",
@@ -97,42 +93,23 @@ def _measure(spec: dict, batch: int) -> dict:
     cfg = compose("train", spec["overrides"])
     with device:  # initialised where it runs: a GPU initialises ResNet-101 in a fraction of the CPU's time
         module = instantiate(cfg.model).to(device).train()  # a SegmentationModule: loss, optimizer
-    optimizer = module.build_optimizer()
-    forward = module.net
-    if spec["exec"] == "compile":
-        torch._dynamo.reset()  # a fresh cache per row: no recompile limit shared across rows
-        forward = torch.compile(module.net, dynamic=False)
     size = spec["size"]
     images = torch.rand(batch, 3, size, size, device=device)
     masks = torch.randint(0, cfg.dataset.num_classes, (batch, size, size), device=device)
-
-    logits_dtype = ""  # what autocast made of the forward
-
-    def step() -> None:
-        nonlocal logits_dtype
-        with autocast(device, dtype):
-            outputs = forward(images)
-            loss, _ = module.compute_loss(outputs, masks)
-        logits_dtype = str(outputs["out"].dtype).removeprefix("torch.")
-        del outputs  # as in training: the logits are not held through backward
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    first = time_steps(step, 1, device)[0]
-    time_steps(step, spec["warmup"] - 1, device)
-    times = time_steps(step, spec["repeats"], device)
-    step_mib = peak_mib = None
-    if meter_sees(device, spec["exec"]):
-        held = held_bytes(device, [module, optimizer, images, masks])
-        with PeakMemory(device) as meter:
-            step()
-        step_mib, peak_mib = meter.peak_mib, (held + meter.peak_bytes) / 2**20
-    median = statistics.median(times)
-    return {"backbone": cfg.backbone.name, "params": sum(p.numel() for p in module.net.parameters()),
-            "time_median_s": median, "time_min_s": min(times), "ms_per_image": 1e3 * median / batch,
-            "first_step_s": first, "step_peak_mib": step_mib, "peak_mib": peak_mib,
-            "logits_dtype": logits_dtype}  # fmt: skip
+    measured = measure_training_step(
+        module,
+        images,
+        masks,
+        dtype=dtype,
+        execution=spec["exec"],
+        warmup=spec["warmup"],
+        repeats=spec["repeats"],
+    )
+    return {
+        "backbone": cfg.backbone.name,
+        "params": sum(p.numel() for p in module.net.parameters()),
+        **measured,
+    }
 
 
 def _worker(spec: dict) -> None:
