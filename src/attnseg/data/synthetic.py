@@ -14,7 +14,7 @@ sits at one end and the crates at the other, at least ``0.4 * width`` pixels apa
 
 *Diagonal* scenes (``layout=diagonal``, square, side at least 192) test criss-cross attention's
 two passes (Huang et al., CCNet, ICCV 2019, https://arxiv.org/abs/1811.11721): the beacon sits in
-one corner and the crates in the opposite one, so every crate pixel is more than ``0.6 * side``
+one corner and the crates in the opposite one, so every crate pixel is at least ``0.6 * side``
 away from every beacon pixel along *both* axes (120 px at 200 x 200). The cue then shares neither a
 row band nor a column band with any crate: one criss-cross pass, whose row and column features
 each see about +-115 px (``test_resnet`` at stride 8), cannot carry it; two passes can
@@ -122,8 +122,8 @@ def render_scene(
       64 x 320; crates that do not fit their zone are skipped).
 
     A *diagonal* scene (``layout="diagonal"``, square) keeps the wide scenes' colour rule but puts
-    the beacon inside a corner box of 0.2 x the side and 2-4 small crates inside the opposite
-    corner's box: ``0.6 * side`` pixels separate them along each axis.
+    the beacon inside a corner box of 0.12 x the side and 3-6 small crates inside the opposite
+    corner's box of 0.28 x the side: ``0.6 * side`` pixels separate them along each axis.
     """
     h, w = _hw(size)
     s = min(h, w)
@@ -167,11 +167,11 @@ def render_scene(
         left = bool(rng.integers(2))
         beacon_zone = (0.0, 0.2 * w - arm) if left else (0.8 * w + arm, float(w))
         crate_zone = (0.6 * w, float(w)) if left else (0.0, 0.4 * w)
-    elif diagonal:  # a cross filling a corner box of 0.2 x the side; crates in the opposite box
-        arm, half_width = 0.1 * s, 0.035 * s
+    elif diagonal:  # a cross filling a corner box of 0.12 x the side; crates in the opposite box
+        arm, half_width = 0.06 * s, 0.025 * s
         top, left = (bool(b) for b in rng.integers(2, size=2))
-        beacon_zone, beacon_y = _corner(left, w), _corner(top, h)
-        crate_zone, crate_y = _corner(not left, w), _corner(not top, h)
+        beacon_zone, beacon_y = _corner(left, w, 0.12), _corner(top, h, 0.12)
+        crate_zone, crate_y = _corner(not left, w, 0.28), _corner(not top, h, 0.28)
     else:
         arm, half_width = 0.1 * s, 0.035 * s
         beacon_zone = (0.0, float(w))
@@ -193,9 +193,9 @@ def render_scene(
     # Crates: identical grey checkerboards, far from the beacon.
     check = max(s // 32, 2)
     checker = ((yy // check + xx // check) % 2).astype(np.float32)
-    count = rng.integers(1, 3) * (w // h if wide else 2 if diagonal else 1)
+    count = rng.integers(1, 3) * (w // h if wide else 3 if diagonal else 1)
     for _ in range(count):
-        half = rng.uniform(0.035, 0.05) * s if diagonal else rng.uniform(0.08, 0.12) * s
+        half = rng.uniform(0.04, 0.055) * s if diagonal else rng.uniform(0.08, 0.12) * s
         if crate_zone is not None:  # the crate's whole square, not only its centre, inside the zone
             ys = (0.0, float(h)) if crate_y is None else (crate_y[0] + half, crate_y[1] - half)
             spot = place(half * 1.42, x_range=(crate_zone[0] + half, crate_zone[1] - half), y_range=ys)
@@ -226,9 +226,9 @@ def render_scene(
     return np.clip(image, 0, 255).astype(np.uint8), mask
 
 
-def _corner(low: bool, side: float) -> tuple[float, float]:
-    """The first or the last 20 % of an axis of ``side`` pixels."""
-    return (0.0, 0.2 * side) if low else (0.8 * side, float(side))
+def _corner(low: bool, side: float, fraction: float) -> tuple[float, float]:
+    """The first or the last ``fraction`` of an axis of ``side`` pixels."""
+    return (0.0, fraction * side) if low else ((1 - fraction) * side, float(side))
 
 
 def _window(cy: float, cx: float, extent: float) -> tuple[slice, slice]:
