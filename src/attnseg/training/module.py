@@ -91,19 +91,30 @@ class SegmentationModule(L.LightningModule):
         # the same indices as argmax (first maximum), ~10x faster on CPU
         preds = outputs["out"].detach().max(dim=1).indices
         getattr(self, f"{split}_metrics").update(preds, masks)
-        on_step = split == "train"
-        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(images))
-        for name, value in losses.items():
-            if name != "out" or len(losses) > 1:
-                self.log(
-                    f"{split}/loss_{name}", value, on_step=on_step, on_epoch=True, batch_size=len(images)
+        batch_size = len(images)
+        if split == "train":
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+            if self._logger_writes():  # the per-output losses: a point per written step, no epoch mean
+                self.log_dict(
+                    {f"train/loss_{n}": v for n, v in losses.items() if len(losses) > 1},
+                    batch_size=batch_size,
+                )
+        else:
+            self.log(f"{split}/loss", loss, on_epoch=True, prog_bar=True, batch_size=batch_size)
+            if len(losses) > 1:
+                self.log_dict(
+                    {f"{split}/loss_{n}": v for n, v in losses.items()}, on_epoch=True, batch_size=batch_size
                 )
         return {"loss": loss, "preds": preds}
+
+    def _logger_writes(self) -> bool:
+        """Whether the logger writes this training step's values (every ``log_every_n_steps``)."""
+        return (self.global_step + 1) % self.trainer.log_every_n_steps == 0
 
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> dict[str, torch.Tensor]:
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:  # the steps the logger writes
+        if self._logger_writes():
             self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         return self._shared_step(batch, "train")
 
