@@ -1,20 +1,18 @@
 """Inference: checkpoints read back, test-time inference modes, image files, ONNX export.
 
 ``from attnseg.inference import Segmenter`` is the Python API for notebooks
-(:mod:`attnseg.inference.segmenter`). It is imported on first use, so importing the package
-itself loads nothing else: each submodule loads only what it needs.
+(:mod:`attnseg.inference.segmenter`). It is imported on first use (:mod:`attnseg.config.lazy`), so
+importing the package itself loads nothing else: each submodule loads only what it needs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+from attnseg.config.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from attnseg.inference.segmenter import Segmenter
 
 __all__ = ["Segmenter"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Segmenter":
-        from attnseg.inference.segmenter import Segmenter
-
-        return Segmenter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"Segmenter": "segmenter"})

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import wandb
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -66,6 +65,8 @@ def explore(cfg: DictConfig) -> list[Path]:
             log.info(f"Wrote {written[-1]} ({size}); open it in a browser")
             for logger in loggers:
                 if isinstance(logger, WandbLogger):
+                    import wandb  # needed only with a W&B logger
+
                     logger.experiment.log(
                         {f"explorer/{path.stem}": wandb.Html(str(written[-1]), inject=False)}
                     )

@@ -28,7 +28,6 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from attnseg.tools.measure import device_option
 from attnseg.tools.report_files import write_csv, write_plot
 from attnseg.tools.runs import Row, find_runs, summarize
 
@@ -130,6 +129,13 @@ def log_to_wandb(rows: Sequence[Row], markdown: str, out: Path, name: str) -> No
         run.finish()
 
 
+def _device(name: str) -> str:
+    """``--device``, resolved by the benchmarks' rules; torch loads only here (``--help`` stays fast)."""
+    from attnseg.tools.measure import device_option
+
+    return device_option(name)
+
+
 def _number(value: str) -> float | str:
     try:
         return float(value)
@@ -146,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     parser.add_argument("--size", type=int, default=512, help="square input side for the head costs")
     parser.add_argument(
         "--device",
-        type=device_option,
+        type=_device,
         default="auto",
         help="device for the head costs: auto (default: the GPU when there is one), cpu or cuda[:i]",
     )
