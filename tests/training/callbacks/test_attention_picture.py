@@ -52,6 +52,7 @@ def test_query_pixel_is_a_crate_pixel_near_the_crates_centre() -> None:
 
 def test_unknown_query_class_is_refused_before_training(make_cfg) -> None:
     with pytest.raises(
-        InstantiationException, match=r"dataset\.query_classes: \['crate_green'\] are not in dataset\.class_names"
+        InstantiationException,
+        match=r"dataset\.query_classes: \['crate_green'\] are not in dataset\.class_names",
     ):
         train(make_cfg("logger=none", "dataset.query_classes=[crate_green]"))
