@@ -7,10 +7,11 @@ far from every crate. A model can label crates correctly only by relating pixels
 part of the image apart: exactly the long-range dependency that self-attention heads model.
 
 How far is far enough depends on the network: a dilated ResNet at stride 8 sees about +-100 px
-around each pixel, so in a square 64-128 px scene its receptive field still covers the beacon.
-*Wide* scenes (``image_size=[height, width]`` with ``width >= 2 * height``) fix that: the beacon
-sits at one end and the crates at the other, at least ``0.4 * width`` pixels apart (128 px at
-64 x 320), beyond the reach of a convolutional head; ``experiment=synthetic_ablation`` uses them.
+around each pixel (``test_resnet`` with an FCN head: 115 px), so in a square 64-128 px scene its
+receptive field still covers the beacon. *Wide* scenes (``image_size=[height, width]`` with
+``width >= 2 * height``; the default, 64 x 320) fix that: the beacon sits at one end and the crates
+at the other, at least ``0.4 * width`` pixels apart (128 px at 64 x 320), beyond the reach of a
+convolutional head; ``experiment=diag_long_range`` compares the heads on them.
 
 *Diagonal* scenes (``layout=diagonal``, square, side at least 192) test criss-cross attention's
 two passes (Huang et al., CCNet, ICCV 2019, https://arxiv.org/abs/1811.11721): the beacon sits in
