@@ -28,6 +28,7 @@ def _spec(head: str = "ccnet", **more: object) -> dict:
             "warmup": 1, **more}  # fmt: skip
 
 
+@pytest.mark.slow  # real processes, started fresh: make test-slow
 def test_the_command_writes_csv_and_markdown_rows_of_bf16_steps(tmp_path: Path) -> None:
     args = [*TINY, "--heads", "ccnet", "--dtype", "bf16", "--batch-sizes", "2", "--out", str(tmp_path)]
     step_bench.main(args)

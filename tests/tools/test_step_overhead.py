@@ -26,6 +26,7 @@ SMALL = [
 TURNS = ["--pairs", "1", "--turns", "2", "--warmup-turns", "1", "--turn-steps", "3", "--threads", "1"]
 
 
+@pytest.mark.slow  # real processes, started fresh: make test-slow
 def test_both_sides_take_their_turns_and_the_report_has_its_figures(tmp_path: Path, capsys) -> None:
     result = main([*SMALL, *TURNS, "--no-variants", "--out", str(tmp_path)])
     rows = {row["run"]: row for row in result["rows"]}
