@@ -13,7 +13,7 @@ from hydra.errors import InstantiationException
 from PIL import Image
 
 from attnseg.tasks.train import train
-from attnseg.training.callbacks.attention_picture import query_pixel
+from attnseg.training.callbacks.attention_picture import _shrink, query_pixel
 
 
 def test_a_ccnet_run_ends_with_its_attention_picture(make_cfg, tmp_path: Path, caplog) -> None:
@@ -56,3 +56,28 @@ def test_unknown_query_class_is_refused_before_training(make_cfg) -> None:
         match=r"dataset\.query_classes: \['crate_green'\] are not in dataset\.class_names",
     ):
         train(make_cfg("logger=none", "dataset.query_classes=[crate_green]"))
+
+
+def test_large_images_are_shrunk_before_the_maps_are_computed() -> None:
+    # dense (HW) x (HW) maps of a 1024 x 2048 Cityscapes image would take gigabytes
+    image, mask = torch.rand(3, 1024, 2048), torch.zeros(1024, 2048, dtype=torch.long)
+    mask[:, 1024:] = 4
+    small_image, small_mask = _shrink(image, mask, 512)
+    assert small_image.shape == (3, 256, 512) and small_mask.shape == (256, 512)
+    assert set(small_mask.unique().tolist()) == {0, 4} and small_mask.dtype == torch.long
+    assert _shrink(image[:, :64, :320], mask[:64, :320], 512)[0].shape == (3, 64, 320)  # small: kept
+
+
+def test_a_failure_to_draw_is_a_warning_not_a_failed_run(
+    make_cfg, tmp_path: Path, caplog, monkeypatch
+) -> None:
+    import attnseg.training.callbacks.attention_picture as picture_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(picture_module, "capture_attention", broken)
+    with caplog.at_level(logging.WARNING):
+        metrics = train(make_cfg("head=ccnet", "logger=none"))
+    assert "test/miou" in metrics and not (tmp_path / "attention.png").exists()
+    assert "attention picture not drawn: RuntimeError: out of memory" in caplog.text

@@ -31,15 +31,20 @@ class AttentionPicture(L.Callback):
     centroid (the bundled scenes' crates, whose class only a distant cue tells); the image centre
     when it has none.
 
+    Images are first shrunk to ``max_size`` on their longer side: dense (HW) x (HW) maps grow with
+    the 4th power of the side. The picture is an extra: a failure to draw it is logged as a
+    warning and never fails the finished run.
+
     Args:
         dirpath: folder of the picture (the run directory, next to ``checkpoints/``).
         num_images: test images drawn, one row each.
+        max_size: longer side, in pixels, the images are shrunk to before the maps are computed.
     """
 
-    def __init__(self, dirpath: str | Path, num_images: int = 3) -> None:
+    def __init__(self, dirpath: str | Path, num_images: int = 3, max_size: int = 512) -> None:
         if num_images < 1:
             raise ValueError(f"callbacks.attention_picture.num_images must be at least 1, got {num_images}")
-        self.dirpath, self.num_images = Path(dirpath), num_images
+        self.dirpath, self.num_images, self.max_size = Path(dirpath), num_images, max_size
         self.written: Path | None = None
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -50,6 +55,12 @@ class AttentionPicture(L.Callback):
         self.draw(trainer, pl_module)
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        try:
+            self._draw(trainer, pl_module)
+        except Exception as err:  # noqa: BLE001 (an extra picture must not fail a finished run)
+            log.warning(f"attention picture not drawn: {type(err).__name__}: {err}")
+
+    def _draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         modules = attention_modules(pl_module.net)
         datamodule = trainer.datamodule
         if not modules or not trainer.is_global_zero or datamodule is None:
@@ -60,7 +71,8 @@ class AttentionPicture(L.Callback):
         pl_module.eval()
         try:
             count = min(self.num_images, len(dataset))
-            pictures = [_picture(pl_module, modules, *dataset[i], classes) for i in range(count)]
+            samples = [_shrink(*dataset[i], self.max_size) for i in range(count)]
+            pictures = [_picture(pl_module, modules, image, mask, classes) for image, mask in samples]
         finally:
             pl_module.train(was_training)
         picture = _stack(pictures)
@@ -81,6 +93,18 @@ def _picture(
     maps = {n: [(a.cpu(), s) for a, s in calls] for n, calls in capture_attention(pl_module.net, x).items()}
     pixels = (image.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()  # (H, W, 3)
     return render(pixels, maps, modules, [query_pixel(mask, classes)])
+
+
+def _shrink(image: torch.Tensor, mask: torch.Tensor, max_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image (3, H, W) and mask (H, W) scaled so that the longer side is at most ``max_size``."""
+    scale = max_size / max(image.shape[-2:])
+    if scale >= 1:
+        return image, mask
+    size = [max(1, round(side * scale)) for side in image.shape[-2:]]
+    image = torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0]
+    return image, torch.nn.functional.interpolate(mask[None, None].float(), size=size, mode="nearest")[
+        0, 0
+    ].long()
 
 
 def query_pixel(mask: torch.Tensor, classes: Sequence[int]) -> tuple[int, int]:
