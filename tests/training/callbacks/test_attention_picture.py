@@ -68,6 +68,7 @@ def test_large_images_are_shrunk_before_the_maps_are_computed() -> None:
     assert _shrink(image[:, :64, :320], mask[:64, :320], 512)[0].shape == (3, 64, 320)  # small: kept
 
 
+@pytest.mark.slow  # a third full training run: make test-slow
 def test_a_failure_to_draw_is_a_warning_not_a_failed_run(
     make_cfg, tmp_path: Path, caplog, monkeypatch
 ) -> None:
