@@ -20,7 +20,6 @@ step on the CPU, see :mod:`attnseg.tools.measure`, which also holds the other ru
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -45,6 +44,7 @@ from attnseg.tools.measure import (
     release,
     run_workers,
     time_steps,
+    write_results,
 )
 from attnseg.tools.memory import PeakMemory
 
@@ -281,12 +281,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ]
     print("\n".join(report))
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"{args.name}.md").write_text("\n".join(report) + "\n")
-        with open(args.out / f"{args.name}.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(results)
+        write_results(args.out, args.name, "\n".join(report) + "\n", results, FIELDS)
     return results
 
 

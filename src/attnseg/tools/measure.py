@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import datetime
 import gc
 import json
@@ -204,3 +205,13 @@ def run_workers(
         for wanted in expected(spec):
             got = next((r for r in rows if wanted.items() <= r.items()), None)
             yield got or {**wanted, "status": failure or "no result"}
+
+
+def write_results(out: Path, name: str, markdown: str, rows: list[dict], fields: list[str]) -> None:
+    """``<out>/<name>.md`` (the table) and ``<out>/<name>.csv`` (one line per row, ``fields``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text(markdown)
+    with open(out / f"{name}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)

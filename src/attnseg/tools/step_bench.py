@@ -19,7 +19,6 @@ order; a batch that runs out of memory is a row that says OOM, and so are the la
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -38,6 +37,7 @@ from attnseg.tools.measure import (
     machine,
     release,
     run_workers,
+    write_results,
 )
 from attnseg.tools.training_step import measure_training_step
 
@@ -220,12 +220,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     markdown = to_markdown(results, args, " ".join(argv))
     print(markdown)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"{args.name}.md").write_text(markdown)
-        with open(args.out / f"{args.name}.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(results)
+        write_results(args.out, args.name, markdown, results, FIELDS)
     return results
 
 
