@@ -32,7 +32,7 @@ def beacon_influence(head: str, tmp_path: Path) -> list[float]:
     influence = []
     for i in range(3):
         image, mask = dataset[i]
-        x = image[None].clone().requires_grad_(True)  # (1, 3, 200, 200)
+        x = image[None].clone().requires_grad_(True)  # (1, 3, 240, 240)
         crates = torch.isin(mask, torch.tensor(CRATES))
         net(x)["out"][0][:, crates].sum().backward()
         influence.append(x.grad[0][:, mask == BEACON].abs().max().item())
@@ -44,7 +44,7 @@ def test_fcn_and_one_criss_cross_pass_cannot_see_the_beacon_from_any_crate(head:
     assert beacon_influence(head, tmp_path) == [0.0, 0.0, 0.0]
 
 
-@pytest.mark.slow  # three more models at 200 x 200: make test-slow (the one-pass half stays fast)
+@pytest.mark.slow  # three more models at 240 x 240: make test-slow (the one-pass half stays fast)
 @pytest.mark.parametrize("head", ["ccnet", "nonlocal", "self_attn"])
 def test_two_passes_and_full_attention_reach_it(head: str, tmp_path: Path) -> None:
     assert all(v > 0 for v in beacon_influence(head, tmp_path))

@@ -14,7 +14,7 @@ from attnseg.tools.cost import head_cost
     ("overrides", "size"),
     [
         ([], [64, 320]),  # the synthetic scenes: the whole image
-        (["experiment=diag_two_passes"], 200),
+        (["experiment=diag_two_passes"], 240),
         (["dataset=cityscapes"], [512, 1024]),  # native-size images: the train crop
         (["experiment=cityscapes_769"], [769, 769]),
         (["dataset=ade20k"], [512, 512]),  # image_size is the shorter side there: the crop wins

@@ -13,10 +13,10 @@ receptive field still covers the beacon. *Wide* scenes (``image_size=[height, wi
 at the other, at least ``0.4 * width`` pixels apart (128 px at 64 x 320), beyond the reach of a
 convolutional head; ``experiment=diag_long_range`` compares the heads on them.
 
-*Diagonal* scenes (``layout=diagonal``, square, side at least 192) test criss-cross attention's
+*Diagonal* scenes (``layout=diagonal``, square, side at least 232) test criss-cross attention's
 two passes (Huang et al., CCNet, ICCV 2019, https://arxiv.org/abs/1811.11721): the beacon sits in
-one corner and the crates in the opposite one, so every crate pixel is at least ``0.6 * side``
-away from every beacon pixel along *both* axes (120 px at 200 x 200). The cue then shares neither a
+one corner and the crates in the opposite one, so every crate pixel is at least ``0.5 * side``
+away from every beacon pixel along *both* axes (120 px at 240 x 240). The cue then shares neither a
 row band nor a column band with any crate: one criss-cross pass, whose row and column features
 each see about +-115 px (``test_resnet`` at stride 8), cannot carry it; two passes can
 (row -> column -> crate), as can Non-local or self-attention (``experiment=diag_two_passes``).
@@ -38,7 +38,11 @@ CLASS_NAMES = ("background", "disk", "square", "beacon", "crate_red", "crate_blu
 PALETTE = ((0, 0, 0), (230, 159, 0), (0, 158, 115), (240, 228, 66), (213, 94, 0), (0, 114, 178))
 SPLITS = ("train", "val", "test")
 LAYOUTS = ("auto", "diagonal")
-MIN_DIAGONAL_SIDE = 192
+# diagonal scenes: the beacon's and the crates' corner boxes (fractions of the side) leave
+# 1 - 0.22 - 0.28 = 0.5 x the side between them along each axis: >= 116 px from a 232 px side on,
+# beyond the 115 px reach of test_resnet at stride 8 + a 3 x 3 head
+DIAGONAL_BEACON_BOX, DIAGONAL_CRATE_BOX = 0.22, 0.28
+MIN_DIAGONAL_SIDE = 232
 BEACON_COLORS = {"crate_red": (225, 35, 35), "crate_blue": (35, 70, 230)}
 
 
@@ -54,7 +58,7 @@ class SyntheticSegmentation(Dataset):
         seed: dataset seed; the same seed always yields the same images.
         transforms: joint image/mask transforms (torchvision ``transforms.v2``).
         layout: ``auto`` (square, or wide when ``width >= 2 * height``) or ``diagonal`` (beacon and
-            crates in opposite corners of a square scene of side >= 192; see the module docstring).
+            crates in opposite corners of a square scene of side >= 232; see the module docstring).
     """
 
     def __init__(
@@ -123,8 +127,9 @@ def render_scene(
       64 x 320; crates that do not fit their zone are skipped).
 
     A *diagonal* scene (``layout="diagonal"``, square) keeps the wide scenes' colour rule but puts
-    the beacon inside a corner box of 0.12 x the side and 3-6 small crates inside the opposite
-    corner's box of 0.28 x the side: ``0.6 * side`` pixels separate them along each axis.
+    a thick beacon cross filling a corner box of 0.22 x the side (3 % of the image, a cue strong
+    enough to be learned in a few epochs) and 3-6 small crates inside the opposite corner's box of
+    0.28 x the side: ``0.5 * side`` pixels separate them along each axis.
     """
     h, w = _hw(size)
     s = min(h, w)
@@ -168,11 +173,12 @@ def render_scene(
         left = bool(rng.integers(2))
         beacon_zone = (0.0, 0.2 * w - arm) if left else (0.8 * w + arm, float(w))
         crate_zone = (0.6 * w, float(w)) if left else (0.0, 0.4 * w)
-    elif diagonal:  # a cross filling a corner box of 0.12 x the side; crates in the opposite box
-        arm, half_width = 0.06 * s, 0.025 * s
+    elif diagonal:  # a thick cross filling the beacon's corner box; crates in the opposite box
+        arm = DIAGONAL_BEACON_BOX / 2 * s
+        half_width = 0.4 * arm
         top, left = (bool(b) for b in rng.integers(2, size=2))
-        beacon_zone, beacon_y = _corner(left, w, 0.12), _corner(top, h, 0.12)
-        crate_zone, crate_y = _corner(not left, w, 0.28), _corner(not top, h, 0.28)
+        beacon_zone, beacon_y = _corner(left, w, DIAGONAL_BEACON_BOX), _corner(top, h, DIAGONAL_BEACON_BOX)
+        crate_zone, crate_y = _corner(not left, w, DIAGONAL_CRATE_BOX), _corner(not top, h, DIAGONAL_CRATE_BOX)
     else:
         arm, half_width = 0.1 * s, 0.035 * s
         beacon_zone = (0.0, float(w))
@@ -194,9 +200,9 @@ def render_scene(
     # Crates: identical grey checkerboards, far from the beacon.
     check = max(s // 32, 2)
     checker = ((yy // check + xx // check) % 2).astype(np.float32)
-    count = rng.integers(1, 3) * (w // h if wide else 3 if diagonal else 1)
+    count = rng.integers(1, 3) * (w // h if wide else 4 if diagonal else 1)
     for _ in range(count):
-        half = rng.uniform(0.04, 0.055) * s if diagonal else rng.uniform(0.08, 0.12) * s
+        half = rng.uniform(0.03, 0.045) * s if diagonal else rng.uniform(0.08, 0.12) * s
         if crate_zone is not None:  # the crate's whole square, not only its centre, inside the zone
             ys = (0.0, float(h)) if crate_y is None else (crate_y[0] + half, crate_y[1] - half)
             spot = place(half * 1.42, x_range=(crate_zone[0] + half, crate_zone[1] - half), y_range=ys)
