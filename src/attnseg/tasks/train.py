@@ -134,12 +134,50 @@ def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
 
 
 def run(cfg: DictConfig) -> float | None:
-    """Hydra task function: trains and returns the metric an optimising sweeper maximises."""
-    metrics = train(cfg)
+    """Hydra task function: trains and returns the metric an optimising sweeper maximises.
+
+    Only an optimising sweeper (Optuna) needs ``optimized_metric``: there a metric the run cannot
+    log is an error, before training when the config already says so (no validation, no test);
+    in a single run or a grid sweep a missing one is a warning.
+    """
     name = cfg.get("optimized_metric")
+    needed = bool(name) and _sweeper_optimises()
+    if needed:
+        _check_optimized_metric_is_computed(cfg, name)
+    metrics = train(cfg)
     if name and name not in metrics:
-        raise KeyError(f"optimized_metric={name!r} was not logged; available: {sorted(metrics)}")
-    return metrics.get(name) if name else None
+        message = f"optimized_metric={name!r} was not logged; available: {sorted(metrics)}"
+        if needed:
+            raise KeyError(message)
+        log.warning(f"{message} (nothing optimises it in this run)")
+    return metrics.get(name)
+
+
+def _sweeper_optimises() -> bool:
+    """Whether this is a multirun job of a sweeper that reads the returned value (not the grid)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return False
+    return "BasicSweeper" not in str(HydraConfig.get().sweeper.get("_target_", ""))
+
+
+def _check_optimized_metric_is_computed(cfg: DictConfig, name: str) -> None:
+    # the keys that turn off the split a metric comes from ("val/miou": validation)
+    switches = {
+        "train": ["train"],
+        "val": ["train", "trainer.limit_val_batches"],
+        "test": ["test", "trainer.limit_test_batches"],
+    }
+    off = [
+        k
+        for k in switches.get(name.split("/", 1)[0], [])
+        if OmegaConf.select(cfg, k, default=True) in (False, 0)
+    ]
+    if off:
+        raise ValueError(
+            f"optimized_metric={name!r}, which the sweeper maximises, is never computed with "
+            f"{', '.join(f'{k}={OmegaConf.select(cfg, k)}' for k in off)}: optimise a metric this run "
+            "computes, or turn that split back on"
+        )
 
 
 main = hydra_app("train", run)
