@@ -44,7 +44,9 @@ def test_an_optimising_sweep_refuses_a_metric_it_never_computes_before_training(
 ) -> None:
     cfg = compose_config([*TINY, "logger=none", *overrides], tmp_path)
     as_sweep_job("hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper")
-    with pytest.raises(ValueError, match=rf"optimized_metric='(val|test)/miou'.* never computed with {named}"):
+    with pytest.raises(
+        ValueError, match=rf"optimized_metric='(val|test)/miou'.* never computed with {named}"
+    ):
         run(cfg)
     assert not (tmp_path / "config.yaml").exists()  # nothing was built
 

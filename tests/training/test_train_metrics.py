@@ -32,7 +32,9 @@ def scored_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *overrides: st
     return scored, metrics
 
 
-def test_the_logged_steps_and_the_last_batch_are_scored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_logged_steps_and_the_last_batch_are_scored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # 28 samples / batch 4 = 7 steps (global steps 0..6); the logger writes steps 3 and 6 (1-based)
     steps, metrics = scored_steps(
         tmp_path, monkeypatch, "dataset.train.num_samples=28", "trainer.log_every_n_steps=3"

@@ -178,7 +178,10 @@ def render_scene(
         half_width = 0.4 * arm
         top, left = (bool(b) for b in rng.integers(2, size=2))
         beacon_zone, beacon_y = _corner(left, w, DIAGONAL_BEACON_BOX), _corner(top, h, DIAGONAL_BEACON_BOX)
-        crate_zone, crate_y = _corner(not left, w, DIAGONAL_CRATE_BOX), _corner(not top, h, DIAGONAL_CRATE_BOX)
+        crate_zone, crate_y = (
+            _corner(not left, w, DIAGONAL_CRATE_BOX),
+            _corner(not top, h, DIAGONAL_CRATE_BOX),
+        )
     else:
         arm, half_width = 0.1 * s, 0.035 * s
         beacon_zone = (0.0, float(w))
