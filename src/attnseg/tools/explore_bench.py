@@ -7,9 +7,9 @@ A case ``<head>-<H>x<W>`` is an untrained ``test_resnet`` model with ``conf/head
 ``attnseg-train`` saves a checkpoint) and a synthetic scene of H x W pixels, not shrunk. For each:
 
 * *page (MiB)*: the size of the ``<case>_explorer.html`` written, 2**20 bytes to the MiB;
-* *write (s)*: the wall time of :func:`attnseg.tasks.explore.explore` as ``attnseg-explore``
-  runs it (checkpoint, model, forward with capture, mask, quantise, deflate, write), on
-  ``--threads`` threads;
+* *write (s)*: the wall time of the whole ``attnseg-explore`` command, run as a user runs it
+  (start-up and imports, checkpoint, model, forward with capture, mask, quantise, deflate,
+  write), with ``OMP_NUM_THREADS=--threads``;
 * in headless Chromium through Playwright (Debian's ``/usr/bin/chromium``, or the browser named
   by ``ATTNSEG_CHROMIUM``, as ``tests/tasks/test_explore.py`` drives it): *load (s)*, from the
   start of the navigation until the page sets ``body[data-ready]`` (maps inflated, first
@@ -29,7 +29,9 @@ import contextlib
 import math
 import os
 import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +46,6 @@ from PIL import Image
 
 from attnseg.config.compose import compose, conf_dir
 from attnseg.data.synthetic import render_scene
-from attnseg.tasks.explore import explore
 from attnseg.tools.measure import device_option, machine, write_results
 from attnseg.training.module import RUN_CONFIG_KEY
 from attnseg.viz.explorer import read_page_data
@@ -93,18 +94,23 @@ def untrained_checkpoint(head: str, path: Path, seed: int) -> Path:
     return path
 
 
-def write_case(case: str, work: Path, pages: Path, seed: int, device: str) -> dict:
-    """Write the case's page as ``attnseg-explore`` does; its size, grid and write time."""
+def write_case(case: str, work: Path, pages: Path, seed: int, device: str, threads: int) -> dict:
+    """Run ``attnseg-explore`` on the case as a user would; the page's size and grid, the command's time."""
     head, h, w = re.fullmatch(r"(\w+)-(\d+)x(\d+)", case).groups()
     ckpt = untrained_checkpoint(head, work / f"{case}.ckpt", seed)
     image = work / f"{case}.png"
     Image.fromarray(render_scene(np.random.default_rng(seed), (int(h), int(w)))[0]).save(image)
     overrides = [f"ckpt_path={ckpt}", f"image={image}", f"output={pages}", "logger=none"]
     overrides += [f"device={device}", f"max_size={max(int(h), int(w))}"]  # the scene as drawn
-    cfg = compose("explore", overrides, output_dir=work)
+    overrides += [f"hydra.run.dir={work / case}"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
-    (page,) = explore(cfg)
+    done = subprocess.run([explore_command(), *overrides], env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    page = pages / f"{image.stem}_explorer.html"
+    if done.returncode or not page.is_file():
+        raise RuntimeError(f"attnseg-explore {' '.join(overrides)} wrote no {page}; its output ends:\n"
+                           f"{(done.stdout + done.stderr)[-3000:]}")  # fmt: skip
     size = page.stat().st_size
     spatial = read_page_data(page.read_text(encoding="utf-8"))["spatial"]
     cells = spatial[0]["h"] * spatial[0]["w"] if spatial else None
@@ -116,6 +122,16 @@ def write_case(case: str, work: Path, pages: Path, seed: int, device: str) -> di
         "page_mib": size / 2**20,
         "write_s": seconds,
     }
+
+
+def explore_command() -> str:
+    """The ``attnseg-explore`` installed beside this interpreter (a command does not import another)."""
+    found = shutil.which("attnseg-explore", path=str(Path(sys.executable).parent)) or shutil.which(
+        "attnseg-explore"
+    )
+    if found is None:
+        raise RuntimeError("attnseg-explore is not installed: pip install -e . (it puts the command on PATH)")
+    return found
 
 
 def query_points(shape: tuple[int, int], count: int) -> list[tuple[int, int]]:
@@ -256,7 +272,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict]:
         header = machine(torch.device(args.device))
         with tempfile.TemporaryDirectory(prefix="attnseg-explore-bench-") as work:
             pages = (args.pages or Path(work)).resolve()
-            rows = [write_case(case, Path(work), pages, args.seed, args.device) for case in args.cases]
+            rows = [
+                write_case(c, Path(work), pages, args.seed, args.device, args.threads) for c in args.cases
+            ]
             if not args.no_browser:
                 with chromium(path) as browser:
                     header += f"; Chromium {browser.version} at {path}"
