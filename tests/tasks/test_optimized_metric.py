@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import open_dict, read_write
 
-from attnseg.tasks.train import run
+from attnseg.tasks.train import _sweeper_optimises, run
 from tests.conftest import TINY, compose_config
 
 NO_VALIDATION = [*TINY, "logger=none", "test=false", "+trainer.limit_val_batches=0"]
@@ -51,7 +51,10 @@ def test_an_optimising_sweep_refuses_a_metric_it_never_computes_before_training(
     assert not (tmp_path / "config.yaml").exists()  # nothing was built
 
 
-def test_a_grid_sweep_job_without_validation_finishes(tmp_path: Path) -> None:
-    cfg = compose_config(NO_VALIDATION, tmp_path)
+def test_only_a_sweeper_other_than_the_grid_is_an_optimising_one(tmp_path: Path) -> None:
+    compose_config(NO_VALIDATION, tmp_path)
+    assert not _sweeper_optimises()  # a single run
     as_sweep_job("hydra._internal.core_plugins.basic_sweeper.BasicSweeper")
-    assert run(cfg) is None
+    assert not _sweeper_optimises()  # a grid sweep ignores the returned value
+    as_sweep_job("hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper")
+    assert _sweeper_optimises()
