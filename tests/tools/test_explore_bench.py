@@ -19,6 +19,7 @@ def _positive(row: dict, *keys: str) -> None:
         assert isinstance(row[key], float) and math.isfinite(row[key]) and row[key] > 0, (key, row[key])
 
 
+@pytest.mark.slow  # runs the attnseg-explore command in a subprocess (~10 s): make test-slow
 def test_page_size_and_write_time_without_a_browser(tmp_path: Path) -> None:
     result = main(
         [*SMALL, "--no-browser", "--pages", str(tmp_path / "pages"), "--out", str(tmp_path / "out")]
