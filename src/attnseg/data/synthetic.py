@@ -127,9 +127,9 @@ def render_scene(
       64 x 320; crates that do not fit their zone are skipped).
 
     A *diagonal* scene (``layout="diagonal"``, square) keeps the wide scenes' colour rule but puts
-    a thick beacon cross filling a corner box of 0.22 x the side (3 % of the image, a cue strong
-    enough to be learned in a few epochs) and 3-6 small crates inside the opposite corner's box of
-    0.28 x the side: ``0.5 * side`` pixels separate them along each axis.
+    a thick beacon cross filling a corner box of 0.22 x the side (3 % of the image) and 4 or 8
+    small crates (as many as fit) inside the opposite corner's box of 0.28 x the side:
+    ``0.5 * side`` pixels separate them along each axis.
     """
     h, w = _hw(size)
     s = min(h, w)
