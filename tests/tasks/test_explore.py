@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,22 +20,15 @@ from attnseg.data.synthetic import render_scene
 from attnseg.inference.checkpoint import build_model, load_checkpoint, merge_run_config
 from attnseg.models.attention.capture import attention_modules, capture_attention, is_spatial, query_row
 from attnseg.tasks.explore import explore, main
+from attnseg.tools.explore_bench import CHROMIUM_ARGS, chromium_path
 from attnseg.viz.explorer import read_page_data
 from tests.conftest import compose_config
 from tests.tasks.test_attention_maps import ATTENTION_HEADS, fake_checkpoint, scene
 from tests.viz.test_explorer import data_url_pixels, decode_maps
 
-# Debian's chromium; another Chromium-based browser (e.g. a CI runner's google-chrome) through the variable
-CHROMIUM = Path(os.environ.get("ATTNSEG_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+# Debian's chromium; another Chromium-based browser (e.g. a CI runner's google-chrome) through
+# ATTNSEG_CHROMIUM; launched as the explorer benchmark launches it
+CHROMIUM = chromium_path()
 
 
 def explore_cfg(ckpt: Path, image: Path, output: Path, *overrides: str):

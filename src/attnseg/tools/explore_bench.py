@@ -52,7 +52,7 @@ from attnseg.viz.explorer import read_page_data
 
 CASES = ("ccnet-64x320", "ccnet-512x512", "danet-512x512")
 FIELDS = ["case", "cells", "page_bytes", "page_mib", "write_s", "load_s", "redraw_ms", "clicks"]
-CHROMIUM_ARGS = [  # those of tests/tasks/test_explore.py
+CHROMIUM_ARGS = [  # headless, no sandbox (containers), nothing fetched: tests/tasks/test_explore.py uses them too
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
